@@ -16,8 +16,11 @@ import binascii
 import difflib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
+
+import numpy as np
+import shapely
 
 from cap.errors import InvalidAlert, NotCap
 from cap.findings import Finding, Findings
@@ -61,6 +64,7 @@ _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 _FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
+_MARKUP = re.compile(r"</?(?:[a-zA-Z][a-zA-Z0-9]*)(?:\s[^<>]*)?/?>|&(?:[a-zA-Z]{2,8}|#\d{2,5});")
 
 ALERT_SEQ = ("identifier", "sender", "password", "sent", "status", "msgType", "source", "scope",
              "restriction", "addresses", "code", "note", "references", "incidents", "info")
@@ -81,7 +85,7 @@ def _tz(offset: str) -> timezone:
     if tz is None:
         sign = -1 if offset[0] == "-" else 1
         delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[-2:]))
-        tz = timezone.utc if not delta else timezone(sign * delta)
+        tz = UTC if not delta else timezone(sign * delta)
         _TZ_CACHE[offset] = tz
     return tz
 
@@ -166,9 +170,21 @@ class _Reader:
                          f"not text ({_clip(raw)!r})")
             return _Node(children, path)
         ns = self.ns
+        keymap = _keymap(ns, seq)
         last = -1
         last_name = ""
         for key, value in raw.items():
+            hit = keymap.get(key)
+            if hit is not None:
+                name, index = hit
+                if index < last:
+                    self._out_of_order(path, name, last_name, seq)
+                else:
+                    last, last_name = index, name
+                if type(value) is list and name not in REPEATABLE:
+                    value = self._repeated(path, name, value)
+                children[name] = value
+                continue
             if key[0] == "@":
                 if key != "@xmlns":
                     self.f.warning("cap-unexpected-attribute", path,
@@ -197,18 +213,21 @@ class _Reader:
                              f"allowed here: {', '.join(s for s in seq if s != 'password')}")
                 continue
             if index < last:
-                self.f.error("cap-element-order", f"{path}/{name}",
-                             f"<{name}> must come before <{last_name}>",
-                             f"put the elements in this order: {', '.join(seq)}")
+                self._out_of_order(path, name, last_name, seq)
             else:
                 last, last_name = index, name
-            if isinstance(value, list) and name not in REPEATABLE:
-                self.f.error("cap-repeated-element", f"{path}/{name}",
-                             f"<{name}> appears {len(value)} times; it is allowed once",
-                             "keep one")
-                value = value[0]
             children[name] = value
         return _Node(children, path)
+
+    def _out_of_order(self, path: str, name: str, last_name: str, seq: tuple[str, ...]) -> None:
+        self.f.error("cap-element-order", f"{path}/{name}",
+                     f"<{name}> must come before <{last_name}>",
+                     f"put the elements in this order: {', '.join(seq)}")
+
+    def _repeated(self, path: str, name: str, value: list[Any]) -> Any:
+        self.f.error("cap-repeated-element", f"{path}/{name}",
+                     f"<{name}> appears {len(value)} times; it is allowed once", "keep one")
+        return value[0]
 
     def _foreign(self, path: str, el_ns: str, name: str, seq: tuple[str, ...]) -> None:
         if el_ns == XMLDSIG_NS and name == "Signature" and seq is ALERT_SEQ:
@@ -434,6 +453,14 @@ class _Reader:
             self.f.error("cap-addresses-required", f"{path}/addresses",
                          "scope is Private but <addresses> is missing or empty",
                          "add <addresses> listing the recipients")
+        if restriction and scope is not None and scope is not Scope.RESTRICTED:
+            self.f.warning("cap-restriction-ignored", f"{path}/restriction",
+                           f"scope is {scope.value}, so <restriction> has no effect",
+                           "remove <restriction>, or use scope Restricted")
+        if status is Status.EXERCISE and not note:
+            self.f.warning("cap-note-expected", f"{path}/note",
+                           "status Exercise should identify the exercise in <note>",
+                           "add <note> naming the exercise")
         if scope is Scope.PUBLIC and addresses:
             self.f.warning("cap-addresses-ignored", f"{path}/addresses",
                            "scope is Public, so <addresses> has no effect",
@@ -512,6 +539,24 @@ class _Reader:
         return tuple(out)
 
     def pairs(self, node: _Node, name: str) -> tuple[ValuePair, ...]:
+        raw_items = node.children.get(name)
+        if raw_items is None and name not in node.children:
+            return ()
+        items = raw_items if type(raw_items) is list else [raw_items]
+        key_name, key_value = self.ns + ":valueName", self.ns + ":value"
+        fast = []
+        for raw in items:
+            # Fast path for the well-formed common case; anything else is
+            # re-read below with full checks and paths.
+            if type(raw) is not dict or len(raw) != 2:
+                break
+            value_name, value = raw.get(key_name), raw.get(key_value, 0)
+            if type(value_name) is not str or not value_name or (
+                    value is not None and type(value) is not str) or next(iter(raw)) != key_name:
+                break
+            fast.append(ValuePair(value_name=value_name, value=value or ""))
+        else:
+            return tuple(fast)
         out = []
         for path, raw in self.elements(node, name):
             if isinstance(raw, str) and self.version == "1.0" and "=" in raw:
@@ -588,11 +633,24 @@ class _Reader:
         headline = self.text(node, "headline")
         description = self.text(node, "description")
         instruction = self.text(node, "instruction")
+        for name, value in (("headline", headline), ("description", description),
+                            ("instruction", instruction)):
+            if value and _MARKUP.search(value):
+                found = _MARKUP.search(value).group()  # type: ignore[union-attr]
+                self.f.warning("cap-markup-in-text", f"{path}/{name}",
+                               f"<{name}> contains markup {_clip(found, 20)!r}; CAP text is "
+                               "plain text and phones show markup literally",
+                               "write plain text; use line breaks instead of HTML tags")
+        if headline is not None and len(headline) > 160:
+            self.f.warning("cap-long-headline", f"{path}/headline",
+                           f"<headline> is {len(headline)} characters; CAP asks for a brief "
+                           "headline (about 160 characters, one SMS)",
+                           "shorten it; put details in <description>")
         web = self.text(node, "web")
         if web and not _URI_SCHEME.fullmatch(web.strip()):
             self.f.warning("cap-invalid-uri", f"{path}/web",
-                         f"<web> {_clip(web)!r} is not a full absolute URI",
-                         "write it with its scheme, e.g. https://example.org/alert/123")
+                           f"<web> {_clip(web)!r} is not a full absolute URI",
+                           "write it with its scheme, e.g. https://example.org/alert/123")
         contact = self.text(node, "contact")
         parameters = self.pairs(node, "parameter")
         resources = []
@@ -644,6 +702,11 @@ class _Reader:
                              f"<size> {_clip(size_text)!r} is not a whole number of bytes")
         uri = self.text(node, "uri")
         deref = self.text(node, "derefUri")
+        if uri and deref is None and not _URI_SCHEME.fullmatch(uri.strip()):
+            self.f.warning("cap-invalid-uri", f"{path}/uri",
+                           f"<uri> {_clip(uri)!r} is not a full absolute URI (a relative one "
+                           "is allowed only to name the content of <derefUri>)",
+                           "write it with its scheme, e.g. https://example.org/map.png")
         if deref is not None:
             try:
                 base64.b64decode("".join(deref.split()), validate=True)
@@ -721,8 +784,11 @@ class _Reader:
                          "<polygon> is not closed: the last pair differs from the first",
                          f"append {_fmt(points[0][0])},{_fmt(points[0][1])}")
             ok = False
-        bad_lat = next((lat for lat in lats if not -90.0 <= lat <= 90.0), None)
-        bad_lon = next((lon for lon in lons if not -180.0 <= lon <= 180.0), None)
+        bad_lat = bad_lon = None
+        if not (-90.0 <= min(lats) and max(lats) <= 90.0):
+            bad_lat = next(lat for lat in lats if not -90.0 <= lat <= 90.0)
+        if not (-180.0 <= min(lons) and max(lons) <= 180.0):
+            bad_lon = next(lon for lon in lons if not -180.0 <= lon <= 180.0)
         if bad_lat is not None or bad_lon is not None:
             swapped = all(-90.0 <= lon <= 90.0 for lon in lons) and all(
                 -180.0 <= lat <= 180.0 for lat in lats)
@@ -734,17 +800,17 @@ class _Reader:
             ok = False
         if not ok:
             return None
-        self._polygon_shape(path, points)
+        self._polygon_shape(path, numbers, lons)
         return Polygon(points=points)
 
-    def _polygon_shape(self, path: str, points: tuple[tuple[float, float], ...]) -> None:
-        lons = [p[1] for p in points]
-        if any(abs(a - b) > 180.0 for a, b in zip(lons, lons[1:], strict=False)):
+    def _polygon_shape(self, path: str, numbers: list[float], lons: list[float]) -> None:
+        coords = np.array(numbers).reshape(-1, 2)[:, ::-1]
+        if max(lons) - min(lons) > 180.0 and (np.abs(np.diff(coords[:, 0])) > 180.0).any():
             self.f.warning("cap-polygon-antimeridian", path,
                            "<polygon> crosses the 180th meridian; it is read as the shorter "
                            "way round")
             return
-        reason = _ring_problem(points)
+        reason = _ring_problem(coords)
         if reason is not None:
             self.f.warning("cap-polygon-self-intersection", path,
                            f"<polygon> is not a simple ring: {reason}",
@@ -776,16 +842,25 @@ class _Reader:
         return Circle(lat=lat, lon=lon, radius_km=radius)
 
 
-def _ring_problem(points: tuple[tuple[float, float], ...]) -> str | None:
-    """Why a closed ring is not simple (self-intersection, spikes), or None."""
-    import shapely  # deferred: only rings need it
+_KEYMAPS: dict[tuple[str, tuple[str, ...]], dict[str, tuple[str, int]]] = {}
 
-    if len(points) < 4:
+
+def _keymap(ns: str, seq: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    """Qualified key -> (local name, position in the XSD sequence), cached per namespace."""
+    keymap = _KEYMAPS.get((ns, seq))
+    if keymap is None:
+        keymap = {f"{ns}:{name}": (name, index) for index, name in enumerate(seq)
+                  if name != "password"}
+        _KEYMAPS[(ns, seq)] = keymap
+    return keymap
+
+
+def _ring_problem(coords: np.ndarray) -> str | None:
+    """Why a closed ring of (lon, lat) rows is not simple (self-intersection, spikes), or None."""
+    polygon = shapely.polygons(coords)
+    if shapely.is_valid(polygon):
         return None
-    ring = shapely.linearrings([(lon, lat) for lat, lon in points])
-    if shapely.is_valid(shapely.polygons(ring)):
-        return None
-    return str(shapely.is_valid_reason(shapely.polygons(ring)))
+    return str(shapely.is_valid_reason(polygon))
 
 
 def _fmt(value: float | None) -> str:

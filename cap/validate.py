@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from cap.errors import NotCap, XmlRefused
 from cap.findings import Finding, Findings, Severity
-from cap.model import Alert
+from cap.model import XMLDSIG_NS, Alert
 from cap.parse import read_alert, root_kind
 from cap.profiles import Profile, get_profile
 from cap.signature import SignatureResult, SignatureStatus, verify_signature
@@ -94,6 +94,10 @@ def _refusal(exc: XmlRefused | NotCap) -> Finding:
                    fix=exc.fix, line=line, column=column)
 
 
+def _has_signature(raw: object) -> bool:
+    return isinstance(raw, dict) and f"{XMLDSIG_NS}:Signature" in raw
+
+
 def _check_alert(raw: object, ns: str, path: str, profile: Profile,
                  signature_of: bytes | None, trust_store: TrustStore | None) -> AlertReport:
     findings = Findings()
@@ -102,13 +106,33 @@ def _check_alert(raw: object, ns: str, path: str, profile: Profile,
         findings.extend(profile.check(alert, path=path))
     signature = None
     if signature_of is not None:
-        signature = verify_signature(signature_of, trust_store=trust_store)
-        if signature.status is SignatureStatus.INVALID:
-            findings.error("signature-invalid", f"{path}/Signature",
-                           f"the XML signature does not verify: {signature.message}",
-                           "sign the final bytes again; any change after signing breaks it")
+        if _has_signature(raw):
+            signature = verify_signature(signature_of, trust_store=trust_store)
+        else:
+            signature = SignatureResult(status=SignatureStatus.ABSENT, message="not signed")
+        _signature_findings(findings, path, signature, trust_store is not None)
     return AlertReport(path=path, alert=alert, findings=tuple(findings.items),
                        signature=signature)
+
+
+def _signature_findings(findings: Findings, path: str, signature: SignatureResult,
+                        required: bool) -> None:
+    """Signature problems are errors when a trust store was given, else warnings.
+
+    A trust store says the caller relies on signatures; without one, the
+    signature is reported (``Report.signature``) but does not decide validity,
+    because the CAP itself may be perfectly good.
+    """
+    report = findings.error if required else findings.warning
+    if signature.status is SignatureStatus.INVALID:
+        report("signature-invalid", f"{path}/Signature",
+               f"the XML signature does not verify: {signature.message}",
+               "sign the final document again, or use a certificate in the trust store"
+               if signature.trusted is False else
+               "sign the final bytes again; any change after signing breaks the signature")
+    elif signature.status is SignatureStatus.ABSENT and required:
+        report("signature-missing", path, "the alert is not signed, but a trust store was "
+               "given, so a signature is required", "sign the alert (XMLDSig, enveloped)")
 
 
 def validate(data: bytes, *, profile: str | Profile = "oasis",
@@ -129,10 +153,16 @@ def validate(data: bytes, *, profile: str | Profile = "oasis",
         return Report(kind="refused", profile=chosen.name, findings=(_refusal(exc),))
     if kind == "alert":
         report = _check_alert(tree.root, tree.root_ns, "alert", chosen,
-                              data if check_signature else None, trust_store)
+                              _document_bytes(data) if check_signature else None, trust_store)
         return Report(kind=kind, profile=chosen.name, findings=tuple(tree.warnings),
                       alerts=(report,))
     return _validate_container(data, tree, kind, chosen, trust_store, check_signature)
+
+
+def _document_bytes(data: bytes) -> bytes:
+    """The bytes as the signature verifier should see them: no whitespace before ``<?xml``."""
+    stripped = data.lstrip(b" \t\r\n")
+    return stripped if stripped.startswith(b"<?xml") else data
 
 
 def _validate_container(data: bytes, tree: XmlTree, kind: str, profile: Profile,
@@ -147,12 +177,13 @@ def _validate_container(data: bytes, tree: XmlTree, kind: str, profile: Profile,
 
         feed, container_findings = read_feed(tree)
         embedded = [e for entry in feed.entries for e in entry.embedded]
-    signed_bytes = _signed_alert_bytes(data) if check_signature else {}
+    signed_bytes = _signed_alert_bytes(_document_bytes(data)) if check_signature else {}
     reports = []
     for item in embedded:
         identifier = item.raw.get(f"{item.ns}:identifier") if isinstance(item.raw, dict) else None
-        reports.append(_check_alert(item.raw, item.ns, item.path, profile,
-                                    signed_bytes.get(str(identifier)), trust_store))
+        alert_bytes = signed_bytes.get(str(identifier), b"") if check_signature else None
+        reports.append(_check_alert(item.raw, item.ns, item.path, profile, alert_bytes,
+                                    trust_store))
     return Report(kind=kind, profile=profile.name,
                   findings=tuple(tree.warnings) + tuple(container_findings),
                   alerts=tuple(reports))
@@ -166,7 +197,6 @@ def _signed_alert_bytes(data: bytes) -> dict[str, bytes]:
     """
     from lxml import etree
 
-    from cap.model import XMLDSIG_NS
     from cap.parse import CAP_VERSIONS
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,

@@ -1,0 +1,1 @@
+"""The capcast service: config, store, queue, pipeline, workers, HTTP API, CLI."""

@@ -1,0 +1,1 @@
+"""Message text, SMPP, CBC REST clients, channel mapping, and network simulators."""

@@ -1,0 +1,1 @@
+"""Alert areas to geometry, cell inventories, the batched targeting index, reports."""
