@@ -49,6 +49,7 @@ from cap.model import (
 from cap.xml import DEFAULT_MAX_BYTES, XmlTree, parse_xml, split_qname
 
 CAP_VERSIONS = {CAP12_NS: "1.2", CAP11_NS: "1.1", CAP10_NS: "1.0"}
+EDXL_DE_NS = "urn:oasis:names:tc:emergency:EDXL:DE:1.0"
 
 E = TypeVar("E")
 
@@ -785,9 +786,9 @@ class _Reader:
                          f"append {_fmt(points[0][0])},{_fmt(points[0][1])}")
             ok = False
         bad_lat = bad_lon = None
-        if not (-90.0 <= min(lats) and max(lats) <= 90.0):
+        if not (min(lats) >= -90.0 and max(lats) <= 90.0):
             bad_lat = next(lat for lat in lats if not -90.0 <= lat <= 90.0)
-        if not (-180.0 <= min(lons) and max(lons) <= 180.0):
+        if not (min(lons) >= -180.0 and max(lons) <= 180.0):
             bad_lon = next(lon for lon in lons if not -180.0 <= lon <= 180.0)
         if bad_lat is not None or bad_lon is not None:
             swapped = all(-90.0 <= lon <= 90.0 for lon in lons) and all(
@@ -902,8 +903,7 @@ def root_kind(tree: XmlTree) -> str:
     """Classify a parsed document: ``alert``, ``edxl``, ``atom``, ``rss``, or raise NotCap."""
     if tree.root_name == "alert" and tree.root_ns in CAP_VERSIONS:
         return "alert"
-    if tree.root_name == "EDXLDistribution" and tree.root_ns.startswith(
-            "urn:oasis:names:tc:emergency:EDXL:DE"):
+    if tree.root_name == "EDXLDistribution" and tree.root_ns == EDXL_DE_NS:
         return "edxl"
     if tree.root_name == "feed" and tree.root_ns == "http://www.w3.org/2005/Atom":
         return "atom"
@@ -922,6 +922,11 @@ def not_cap_error(tree: XmlTree) -> NotCap:
                           "or 1.2", fix=f"use xmlns=\"{CAP12_NS}\"")
         return NotCap("not-cap-namespace", "<alert> has no namespace",
                       fix=f"add xmlns=\"{CAP12_NS}\" to <alert>")
+    if tree.root_name == "EDXLDistribution":
+        return NotCap("not-cap-edxl-version",
+                      f"EDXL distributions in namespace {tree.root_ns!r} are not supported; "
+                      f"capcast reads EDXL-DE 1.0 ({EDXL_DE_NS})",
+                      fix="send the CAP alert itself, or wrap it in EDXL-DE 1.0")
     if tree.root_name == "alerts" and tree.root_ns in CAP_VERSIONS:
         count = tree.root.get(f"{tree.root_ns}:alert") if isinstance(tree.root, dict) else None
         n = len(count) if isinstance(count, list) else (1 if count else 0)

@@ -156,7 +156,11 @@ def validate(data: bytes, *, profile: str | Profile = "oasis",
                               _document_bytes(data) if check_signature else None, trust_store)
         return Report(kind=kind, profile=chosen.name, findings=tuple(tree.warnings),
                       alerts=(report,))
-    return _validate_container(data, tree, kind, chosen, trust_store, check_signature)
+    try:
+        return _validate_container(data, tree, kind, chosen, trust_store, check_signature)
+    except NotCap as exc:
+        return Report(kind="refused", profile=chosen.name,
+                      findings=(*tree.warnings, _refusal(exc)))
 
 
 def _document_bytes(data: bytes) -> bytes:

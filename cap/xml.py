@@ -232,7 +232,7 @@ class _GuardedExpat:
 
 
 class _GuardedParser:
-    __slots__ = ("_parser", "_max_depth")
+    __slots__ = ("_max_depth", "_parser")
 
     def __init__(self, parser: Any, max_depth: int) -> None:
         object.__setattr__(self, "_parser", parser)

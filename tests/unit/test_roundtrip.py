@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -153,7 +153,7 @@ def test_numbers_are_written_exactly_without_exponents(value: float) -> None:
 
 
 def test_utc_is_written_as_minus_zero() -> None:
-    assert format_datetime(datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)) == \
+    assert format_datetime(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == \
         "2024-01-02T03:04:05-00:00"
     assert b"<sent>2003-06-17T14:57:00-07:00</sent>" in serialize(parse_alert(
         b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>a</identifier>'
