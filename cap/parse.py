@@ -280,7 +280,7 @@ class _Reader:
             if attributes:
                 self.f.warning("cap-unexpected-attribute", path,
                                f"attribute {attributes[0]!r} is not part of CAP and is ignored")
-            return raw.get("#text", "")
+            return str(raw.get("#text", ""))
         return None
 
     def texts(self, node: _Node, name: str) -> list[tuple[str, str]]:
@@ -344,7 +344,7 @@ class _Reader:
                      f"did you mean {close[0]!r}?" if close else None)
         return None
 
-    def datetime(self, node: _Node, name: str, *, required: bool = False) -> datetime | None:
+    def when(self, node: _Node, name: str, *, required: bool = False) -> datetime | None:
         text = self.text(node, name, required=required)
         if text is None or (text == "" and not required):
             if text == "":
@@ -432,7 +432,7 @@ class _Reader:
                              "remove or replace the character")
             elif value == "":
                 self.f.error("cap-empty-element", f"{path}/{name}", f"<{name}> is empty")
-        sent = self.datetime(node, "sent", required=True)
+        sent = self.when(node, "sent", required=True)
         status = self.enum(node, "status", _STATUS)
         msg_type = self.enum(node, "msgType", _MSG_TYPE)
         source = self.text(node, "source")
@@ -613,9 +613,9 @@ class _Reader:
         certainty = self.enum(node, "certainty", _CERTAINTY)
         audience = self.text(node, "audience")
         event_codes = self.pairs(node, "eventCode")
-        effective = self.datetime(node, "effective")
-        onset = self.datetime(node, "onset")
-        expires = self.datetime(node, "expires")
+        effective = self.when(node, "effective")
+        onset = self.when(node, "onset")
+        expires = self.when(node, "expires")
         if expires is not None:
             if effective is not None and expires < effective:
                 self.f.error("cap-expires-before-effective", f"{path}/expires",

@@ -99,7 +99,12 @@ def _has_signature(raw: object) -> bool:
 
 
 def _check_alert(raw: object, ns: str, path: str, profile: Profile,
-                 signature_of: bytes | None, trust_store: TrustStore | None) -> AlertReport:
+                 signature_of: bytes | None, trust_store: TrustStore | None,
+                 alternatives: tuple[bytes, ...] = ()) -> AlertReport:
+    """Read and check one alert; verify its signature over ``signature_of`` (or ``alternatives``).
+
+    ``signature_of`` None skips the signature check altogether.
+    """
     findings = Findings()
     alert, _ = read_alert(raw, ns, path=path, findings=findings)
     if alert is not None:
@@ -108,6 +113,10 @@ def _check_alert(raw: object, ns: str, path: str, profile: Profile,
     if signature_of is not None:
         if _has_signature(raw):
             signature = verify_signature(signature_of, trust_store=trust_store)
+            for other in alternatives:
+                if signature.status is not SignatureStatus.INVALID:
+                    break
+                signature = verify_signature(other, trust_store=trust_store)
         else:
             signature = SignatureResult(status=SignatureStatus.ABSENT, message="not signed")
         _signature_findings(findings, path, signature, trust_store is not None)
@@ -185,20 +194,27 @@ def _validate_container(data: bytes, tree: XmlTree, kind: str, profile: Profile,
     reports = []
     for item in embedded:
         identifier = item.raw.get(f"{item.ns}:identifier") if isinstance(item.raw, dict) else None
-        alert_bytes = signed_bytes.get(str(identifier), b"") if check_signature else None
-        reports.append(_check_alert(item.raw, item.ns, item.path, profile, alert_bytes,
-                                    trust_store))
+        candidates = signed_bytes.get(str(identifier), (b"",))
+        reports.append(_check_alert(item.raw, item.ns, item.path, profile,
+                                    candidates[0] if check_signature else None, trust_store,
+                                    candidates[1:]))
     return Report(kind=kind, profile=profile.name,
                   findings=tuple(tree.warnings) + tuple(container_findings),
                   alerts=tuple(reports))
 
 
-def _signed_alert_bytes(data: bytes) -> dict[str, bytes]:
+def _signed_alert_bytes(data: bytes) -> dict[str, tuple[bytes, ...]]:
     """Standalone bytes of each signed CAP alert inside a container, by identifier.
 
-    The document already passed :func:`cap.xml.parse_xml` (no DTD, no
-    entities), and lxml is told not to resolve or fetch anything anyway.
+    Two candidates per alert: the alert as a document of its own (namespace
+    declarations it inherits but does not use removed), which is how
+    publishers sign before wrapping; then the alert with everything it
+    inherits, for a signature made in place. The document already passed
+    :func:`cap.xml.parse_xml` (no DTD, no entities), and lxml is told not to
+    resolve or fetch anything anyway.
     """
+    from copy import deepcopy
+
     from lxml import etree
 
     from cap.parse import CAP_VERSIONS
@@ -209,10 +225,14 @@ def _signed_alert_bytes(data: bytes) -> dict[str, bytes]:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError:
         return {}
-    out: dict[str, bytes] = {}
+    out: dict[str, tuple[bytes, ...]] = {}
     for ns in CAP_VERSIONS:
         for element in root.iter(f"{{{ns}}}alert"):
-            if element.find(f"{{{XMLDSIG_NS}}}Signature") is not None:
-                identifier = element.findtext(f"{{{ns}}}identifier")
-                out[str(identifier.strip() if identifier else None)] = etree.tostring(element)
+            if element.find(f"{{{XMLDSIG_NS}}}Signature") is None:
+                continue
+            identifier = element.findtext(f"{{{ns}}}identifier")
+            standalone = deepcopy(element)
+            etree.cleanup_namespaces(standalone)
+            out[str(identifier.strip() if identifier else None)] = (
+                etree.tostring(standalone), etree.tostring(element))
     return out

@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 bash ops/setup.sh
 echo "==> ruff"
 .venv/bin/ruff check .
+echo "==> mypy (strict, sans-IO packages)"
+.venv/bin/mypy
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"
