@@ -95,6 +95,7 @@ from types import MappingProxyType
 
 from cap.findings import Finding, Findings
 from cap.model import Alert, Category, Info, MsgType, Status
+from cap.profiles._common import check_recommended, check_same_as_first
 
 #: The <code> value that identifies the profile.
 CAP_AU_CODE = "urn:oasis:names:tc:emergency:cap:1.2:profile:CAP-AU:1.0"
@@ -330,10 +331,6 @@ def _event_list() -> Mapping[str, tuple[AuEvent, ...]]:
 AU_EVENT_LIST = _event_list()
 
 
-def _blank(text: str | None) -> bool:
-    return text is None or not text.strip()
-
-
 def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -369,7 +366,7 @@ class CapAuProfile:
         for i, info in enumerate(alert.infos):
             info_path = f"{path}/info[{i}]"
             if i > 0:
-                _check_same_as_first(f, info, alert.infos[0], info_path)
+                check_same_as_first(f, "cap-au", "CAP-AU", info, alert.infos[0], info_path)
             first_code = _check_event_code(f, info, info_path, first_code)
             language = info.language.strip().lower()
             if language in event_by_language and info.event != event_by_language[language]:
@@ -384,19 +381,6 @@ class CapAuProfile:
                         "remove <effective>")
             _check_info(f, info, info_path)
         return f.items
-
-
-def _check_same_as_first(f: Findings, info: Info, first: Info, info_path: str) -> None:
-    if set(info.categories) != set(first.categories):
-        f.error("cap-au-categories-must-match", f"{info_path}/category",
-                "CAP-AU requires every <info> of an alert to have the same <category> values; "
-                "these differ from info[0]",
-                "use the categories of the first <info>")
-    if set(info.event_codes) != set(first.event_codes):
-        f.error("cap-au-event-codes-must-match", f"{info_path}/eventCode",
-                "CAP-AU requires every <info> of an alert to have the same <eventCode> values; "
-                "these differ from info[0]",
-                "use the event codes of the first <info>")
 
 
 def _check_event_code(f: Findings, info: Info, info_path: str,
@@ -450,23 +434,6 @@ def _check_info(f: Findings, info: Info, info_path: str) -> None:
         f.error("cap-au-area-required", f"{info_path}/area",
                 "CAP-AU requires at least one <area> in every <info>",
                 "add an <area>")
-    if info.expires is None:
-        f.warning("cap-au-expires-recommended", f"{info_path}/expires",
-                  "CAP-AU strongly recommends <expires>",
-                  "add <expires> with the time the information stops being valid")
-    if _blank(info.sender_name):
-        f.warning("cap-au-sender-name-recommended", f"{info_path}/senderName",
-                  "CAP-AU strongly recommends <senderName>, the publicly recognised name of "
-                  "the issuing agency",
-                  "name the agency in <senderName>")
-    if not info.response_types:
-        f.warning("cap-au-response-type-recommended", f"{info_path}/responseType",
-                  "CAP-AU strongly recommends <responseType>, with a matching <instruction>",
-                  "add the recommended action, e.g. <responseType>Monitor</responseType>")
-    if _blank(info.instruction):
-        f.warning("cap-au-instruction-recommended", f"{info_path}/instruction",
-                  "CAP-AU strongly recommends <instruction>",
-                  "say what people should do in <instruction>")
     for j, area in enumerate(info.areas):
         if not any(g.value_name.strip() in RECOGNISED_GEOCODES for g in area.geocodes):
             f.warning("cap-au-geocode-recommended", f"{info_path}/area[{j}]/geocode",
@@ -474,8 +441,4 @@ def _check_info(f: Findings, info: Info, info_path: str) -> None:
                       "ISO 3166-2, Gazetteer or postcode)",
                       "add e.g. <geocode><valueName>http://www.iso.org/iso/country_codes.html"
                       "</valueName><value>AU-NSW</value></geocode>")
-    if info.areas and not any(area.polygons or area.circles for area in info.areas):
-        f.warning("cap-au-polygon-or-circle-recommended", f"{info_path}/area[0]",
-                  "CAP-AU encourages <polygon> or <circle> as a more accurate description of "
-                  "the area than geocodes alone",
-                  "add a <polygon> or <circle> to the areas")
+    check_recommended(f, "cap-au", "CAP-AU", info, info_path)

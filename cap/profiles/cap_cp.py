@@ -70,6 +70,7 @@ from __future__ import annotations
 
 from cap.findings import Finding, Findings
 from cap.model import Alert, Info, MsgType
+from cap.profiles._common import check_recommended
 
 #: Every CAP-CP version code starts with this, e.g. ``profile:CAP-CP:0.4``.
 CAP_CP_CODE_PREFIX = "profile:CAP-CP:"
@@ -80,10 +81,6 @@ CAP_CP_LOCATION_PREFIX = "profile:CAP-CP:Location"
 
 _ENGLISH = frozenset({"en-ca", "en-us"})
 _FRENCH = frozenset({"fr-ca"})
-
-
-def _blank(text: str | None) -> bool:
-    return text is None or not text.strip()
 
 
 class CapCpProfile:
@@ -140,24 +137,4 @@ def _check_info(f: Findings, info: Info, info_path: str) -> None:
                     f"References list (valueName {CAP_CP_LOCATION_PREFIX}...)",
                     f"add <geocode><valueName>{CAP_CP_LOCATION_PREFIX}:0.3</valueName>"
                     "<value>SGC code</value></geocode>")
-    if info.expires is None:
-        f.warning("cap-cp-expires-recommended", f"{info_path}/expires",
-                  "CAP-CP strongly recommends <expires>",
-                  "add <expires> with the time the information stops being valid")
-    if _blank(info.sender_name):
-        f.warning("cap-cp-sender-name-recommended", f"{info_path}/senderName",
-                  "CAP-CP strongly recommends <senderName>",
-                  "name the issuing agency in <senderName>")
-    if not info.response_types:
-        f.warning("cap-cp-response-type-recommended", f"{info_path}/responseType",
-                  "CAP-CP strongly recommends <responseType>, with a matching <instruction>",
-                  "add the recommended action, e.g. <responseType>Monitor</responseType>")
-    if _blank(info.instruction):
-        f.warning("cap-cp-instruction-recommended", f"{info_path}/instruction",
-                  "CAP-CP strongly recommends <instruction>",
-                  "say what people should do in <instruction>")
-    if info.areas and not any(area.polygons or area.circles for area in info.areas):
-        f.warning("cap-cp-polygon-or-circle-recommended", f"{info_path}/area[0]",
-                  "CAP-CP encourages <polygon> or <circle> as a more accurate description "
-                  "of the area than geocodes alone",
-                  "add a <polygon> or <circle> to the areas")
+    check_recommended(f, "cap-cp", "CAP-CP", info, info_path)

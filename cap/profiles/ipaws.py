@@ -88,6 +88,7 @@ from datetime import timedelta
 
 from cap.findings import Finding, Findings
 from cap.model import Alert, Info
+from cap.profiles._common import blank, check_same_as_first
 
 #: The <code> value that identifies the profile version.
 IPAWS_CODE = "IPAWSv1.0"
@@ -99,10 +100,6 @@ WEA_TEXT_LIMITS = {"CMAMtext": 90, "CMAMlongtext": 360}
 _SAME_EVENT = re.compile(r"[A-Z]{3}")
 _SAME_LOCATION = re.compile(r"\d{6}")
 _ZERO = timedelta(0)
-
-
-def _blank(text: str | None) -> bool:
-    return text is None or not text.strip()
 
 
 class IpawsProfile:
@@ -126,22 +123,10 @@ class IpawsProfile:
         for i, info in enumerate(alert.infos):
             info_path = f"{path}/info[{i}]"
             if first is not None and i > 0:
-                _check_same_as_first(f, info, first, info_path)
+                check_same_as_first(f, "ipaws", "IPAWS", info, first, info_path,
+                                    fix_suffix=", or send a separate alert")
             _check_info(f, info, info_path)
         return f.items
-
-
-def _check_same_as_first(f: Findings, info: Info, first: Info, info_path: str) -> None:
-    if set(info.categories) != set(first.categories):
-        f.error("ipaws-categories-must-match", f"{info_path}/category",
-                "IPAWS requires every <info> of an alert to have the same <category> values; "
-                "these differ from info[0]",
-                "use the categories of the first <info>, or send a separate alert")
-    if set(info.event_codes) != set(first.event_codes):
-        f.error("ipaws-event-codes-must-match", f"{info_path}/eventCode",
-                "IPAWS requires every <info> of an alert to have the same <eventCode> values; "
-                "these differ from info[0]",
-                "use the event codes of the first <info>, or send a separate alert")
 
 
 def _check_info(f: Findings, info: Info, info_path: str) -> None:
@@ -166,11 +151,11 @@ def _check_info(f: Findings, info: Info, info_path: str) -> None:
         f.warning("ipaws-onset-ignored", f"{info_path}/onset",
                   "IPAWS ignores <onset>: alerts are effective upon issuance",
                   "remove <onset>, or state the expected onset in <description>")
-    if _blank(info.description):
+    if blank(info.description):
         f.warning("ipaws-description-recommended", f"{info_path}/description",
                   "IPAWS messages should have a meaningful <description>",
                   "describe the hazard in <description>")
-    if _blank(info.instruction):
+    if blank(info.instruction):
         f.warning("ipaws-instruction-recommended", f"{info_path}/instruction",
                   "IPAWS messages should have a meaningful <instruction>",
                   "say what people should do in <instruction>")
