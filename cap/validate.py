@@ -111,7 +111,12 @@ def _check_alert(raw: object, ns: str, path: str, profile: Profile,
         findings.extend(profile.check(alert, path=path))
     signature = None
     if signature_of is not None:
-        if _has_signature(raw):
+        if _has_signature(raw) and not signature_of:
+            signature = SignatureResult(
+                status=SignatureStatus.INVALID,
+                message="the signed alert could not be isolated from its container (base64 "
+                        "or escaped content), so its signature was not verified")
+        elif _has_signature(raw):
             signature = verify_signature(signature_of, trust_store=trust_store)
             for other in alternatives:
                 if signature.status is not SignatureStatus.INVALID:
