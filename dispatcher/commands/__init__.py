@@ -1,0 +1,1 @@
+"""One module per capcast command or command group; each has ``register(commands)``."""
