@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,22 @@ def test_convert_upgrades_cap10_to_12() -> None:
     assert result.returncode == 0
     assert 'xmlns="urn:oasis:names:tc:emergency:cap:1.2"' in result.stdout
     assert "<valueName>SAME</valueName>" in result.stdout
+
+
+def test_config_check_lists_every_problem_with_its_key(tmp_path: Path) -> None:
+    config = tmp_path / "capcast.toml"
+    config.write_text('[http]\nport = "x"\n[[operators]]\nnme = "a"\n')
+    result = run("config", "check", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}:2: http.port: must be an integer" in result.stdout
+    assert "operators[0].nme: unknown key (did you mean 'name'?)" in result.stdout
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    env = {**os.environ, "CAPCAST_DATABASE_URL": "postgresql://capcast:hunter2@db/capcast",
+           "CAPCAST_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([str(CAPCAST), "config", "show"], capture_output=True, text=True,
+                            timeout=120, env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hunter2" not in result.stdout
+    assert json.loads(result.stdout)["data_dir"] == str(tmp_path)
