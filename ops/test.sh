@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/setup.sh
+# Real peers for the integration tests: PostGIS (the targeting agreement test)
+# and node-smpp (an SMPP implementation this project did not write).
+bash ops/postgis.sh
+bash ops/node-peers.sh
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy (strict, sans-IO packages)"
