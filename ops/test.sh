@@ -10,7 +10,7 @@ bash ops/postgis.sh
 bash ops/node-peers.sh
 echo "==> ruff"
 .venv/bin/ruff check .
-echo "==> mypy (strict, sans-IO packages)"
+echo "==> mypy (strict: cap, geo, gateways, dispatcher core)"
 .venv/bin/mypy
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"
