@@ -79,7 +79,7 @@ def _cmd_target(args: argparse.Namespace, out: TextIO) -> int:
     operators: dict[str, Any] = {}
     for name in report.outcomes:
         chosen = report.chosen(name)
-        operators[name] = {"cells": [str(c) for c in inventory.cell_ids[chosen.indices]],
+        operators[name] = {"cells": sorted(str(c) for c in inventory.cell_ids[chosen.indices]),
                            "overshoot_km2": round(chosen.overshoot_km2, 3),
                            "undershoot_km2": round(chosen.undershoot_km2, 3)}
     if args.json:
