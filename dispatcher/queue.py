@@ -55,7 +55,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -68,10 +68,10 @@ from dispatcher.store import (
     Job,
     JobKind,
     JobState,
+    PoolClient,
     Submission,
     SubmissionStatus,
     database_errors,
-    redact_url,
 )
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def _kinds(kinds: Collection[JobKind] | None) -> list[str] | None:
 
 
 @dataclass(slots=True, kw_only=True)
-class Queue:
+class Queue(PoolClient):
     """The job queue's operations on one pool.
 
     ``retry`` computes the backoff of :meth:`fail`; ``rng`` its jitter (give
@@ -218,26 +218,9 @@ class Queue:
     database in error messages.
     """
 
-    pool: Pool
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rng: random.Random = field(default_factory=random.Random)
-    url: str | None = None
-    _redacted: str | None = field(init=False, default=None)
 
-    def __post_init__(self) -> None:
-        self._redacted = redact_url(self.url) if self.url else None
-
-    @contextlib.asynccontextmanager
-    async def _connection(self, operation: str) -> AsyncIterator[Connection]:
-        async with database_errors(operation, self._redacted), \
-                self.pool.acquire() as connection:
-            yield connection
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self, operation: str) -> AsyncIterator[Connection]:
-        async with database_errors(operation, self._redacted), \
-                self.pool.acquire() as connection, connection.transaction():
-            yield connection
 
     @staticmethod
     async def _lost(conn: Connection, job: Job, operation: str) -> LeaseLost:

@@ -815,12 +815,10 @@ def _latest_expiry(alert: Alert) -> datetime | None:
 
 
 @dataclass(slots=True, kw_only=True)
-class Store:
-    """The store's operations on one pool (see the module docstring for the ingest path).
+class PoolClient:
+    """A connection pool with driver errors translated: the base of Store and Queue.
 
-    ``url`` (password removed by :func:`redact_url`) only names the database
-    in error messages. Every method raises :class:`~dispatcher.errors.StoreError`
-    (or a subclass) on database trouble, never a driver exception.
+    ``url`` is used only to name the database, password removed, in error messages.
     """
 
     pool: Pool
@@ -841,6 +839,16 @@ class Store:
         async with database_errors(operation, self._redacted), \
                 self.pool.acquire() as connection, connection.transaction():
             yield connection
+
+
+@dataclass(slots=True, kw_only=True)
+class Store(PoolClient):
+    """The store's operations on one pool (see the module docstring for the ingest path).
+
+    ``url`` (password removed by :func:`redact_url`) only names the database
+    in error messages. Every method raises :class:`~dispatcher.errors.StoreError`
+    (or a subclass) on database trouble, never a driver exception.
+    """
 
     # -- authorities ---------------------------------------------------------------------
 
