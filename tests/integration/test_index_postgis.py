@@ -41,7 +41,8 @@ TOLERANCE = 1e-6
 def _ensure_postgis() -> None:
     if POSTGIS_CONTROL.exists() and (PG_BIN / "initdb").exists():
         return
-    if shutil.which("apt-get") is None:
+    if shutil.which("apt-get") is None and not os.environ.get("CI"):
+        # CI must run this test; there a missing PostGIS fails below instead.
         pytest.skip("PostGIS (postgresql-15-postgis-3) is missing and this machine has no "
                     "apt-get to install it with ops/postgis.sh")
     done = subprocess.run(["bash", str(REPO / "ops" / "postgis.sh")], capture_output=True,
