@@ -103,7 +103,10 @@ _MAX_PAGES: Final = 15
 _PAGE_OCTETS: Final = 82
 _ETWS_SECURITY_OCTETS: Final = 50
 #: The largest cell identity of each kind: CI 16 bits, ECI 28 bits, NCI 36 bits.
-MAX_CELL_IDENTITY: Final = {"ci": 0xFFFF, "eci": (1 << 28) - 1, "nci": (1 << 36) - 1}
+#: GSM CI is 16 bits; a UMTS cell in a CGI-shaped id carries the 28-bit UTRAN cell id
+#: (RNC id and C-Id), as OpenCelliD and capcast inventories write it.
+MAX_CELL_IDENTITY: Final = {"ci": 0xFFFF, "uci": (1 << 28) - 1, "eci": (1 << 28) - 1,
+                            "nci": (1 << 36) - 1}
 
 
 class Dialect(Enum):
@@ -252,7 +255,7 @@ class CellId:
     mnc: str
     #: Location area code (0..65535) of a CGI, None for an ECGI / NR CGI.
     lac: int | None = None
-    #: CI (16 bits), ECI (28 bits) or NCI (36 bits).
+    #: CI (16 bits GSM, 28 bits UMTS UTRAN cell id), ECI (28 bits) or NCI (36 bits).
     cell: int
 
     def __post_init__(self) -> None:
@@ -265,7 +268,10 @@ class CellId:
                 raise ValueError(f"an {self.rat.value} cell has no LAC: write mcc-mnc-identity")
             if not 0 <= self.lac <= 0xFFFF:
                 raise ValueError(f"LAC {self.lac} is outside 0..65535")
-            limit, what = MAX_CELL_IDENTITY["ci"], "CI"
+            if self.rat is Rat.GSM:
+                limit, what = MAX_CELL_IDENTITY["ci"], "CI"
+            else:
+                limit, what = MAX_CELL_IDENTITY["uci"], "CI (16-bit GSM, 28-bit UMTS)"
         elif self.rat in (Rat.GSM, Rat.UMTS):
             raise ValueError(f"a {self.rat.value} cell needs a LAC: write mcc-mnc-lac-ci")
         elif self.rat is Rat.LTE:

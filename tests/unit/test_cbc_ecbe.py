@@ -251,7 +251,7 @@ def test_cell_ids_parse(text: str, expected: CellId) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "262-1-4711-12", "26-01-1-2", "262-01-65536-1", "262-01-1-65536", "lte:262-01-268435456",
+    "262-1-4711-12", "26-01-1-2", "262-01-65536-1", "gsm:262-01-1-65536", "lte:262-01-268435456",
     "lte:262-01-1-2", "gsm:262-01-5", "262-01-68719476736", "262-01", "LTE:262-01-5",
     "262-01-1-2-3", " 262-01-5", "262-01--5", "5g:262-01-5", "",
 ])
@@ -689,3 +689,14 @@ def test_model_capcast_replace() -> None:
     assert model.messages[4370].message.serial_number == 0x4012
     again = put(new)
     assert (again.status, again.outcome) == (200, Outcome.UNCHANGED)
+
+
+def test_umts_cell_ids_carry_28_bit_utran_ids() -> None:
+    # Regression: inventories write UMTS cells as mcc-mnc-lac-ci with the 28-bit
+    # UTRAN cell id; the scope refused them as if every CI were 16-bit GSM.
+    assert parse_cell_id("001-01-1-65684").cell == 65684
+    assert parse_cell_id("umts:001-01-1-268435455").cell == (1 << 28) - 1
+    with pytest.raises(ValueError, match="CI 65684"):
+        parse_cell_id("gsm:001-01-1-65684")
+    with pytest.raises(ValueError):
+        parse_cell_id("001-01-1-268435456")
