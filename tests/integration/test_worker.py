@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from cap.model import Status
@@ -55,22 +54,12 @@ def alert(*, suffix: bytes = b"161", sent: datetime = SENT, msg_type: bytes = b"
     return raw
 
 
-def _ecbe_cell(cell: str) -> bool:
-    try:
-        parse_cell_id(cell)
-    except ValueError:
-        return False
-    return True
-
-
 @cache
 def inventory_index() -> tuple[CellIndex, str]:
     inventory = synthesize(500, seed=1, bbox=AHRWEILER_BOX, operators=(OPERATOR,))
-    # Only cells ECBE can name: its parser takes a UMTS cell id as a 16-bit CI, while the
-    # synthetic inventory gives UMTS cells 28-bit ids.
-    keep = np.array([_ecbe_cell(str(c)) for c in inventory.cell_ids])
-    index = CellIndex.from_arrays(inventory.cell_ids[keep], inventory.polygons[keep],
-                                  inventory.operators[keep])
+    # Every cell, UMTS ones with 28-bit ids included: the CBC scope must name them all.
+    assert any(r == "UMTS" for r in inventory.radio)
+    index = CellIndex.from_inventory(inventory)
     return index, "-".join(str(inventory.cell_ids[0]).split("-")[:2])
 
 
