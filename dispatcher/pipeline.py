@@ -19,11 +19,12 @@ The result (:class:`IngestResult`) carries the HTTP status the API answers with.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -45,7 +46,16 @@ from dispatcher.planner import (
     TargetingPolicy,
     plan,
 )
-from dispatcher.store import JobKind, NewJob, Outcome, Refusal, Store
+from dispatcher.store import (
+    AcceptResult,
+    AlertReference,
+    AlertState,
+    JobKind,
+    NewJob,
+    Outcome,
+    Refusal,
+    Store,
+)
 from gateways.channels import SerialNumber
 from geo.areas import alert_geometry
 from geo.geocodes import GeocodeRegistry
@@ -55,6 +65,8 @@ __all__ = ["AuthorityPolicy", "Ingest", "IngestOutcome", "IngestResult", "Jurisd
 #: Degrees of slack when checking that an area lies inside a jurisdiction (about 10 m):
 #: authorities draw areas along the same borders with other simplifications.
 JURISDICTION_TOLERANCE_DEG = 1e-4
+
+logger = logging.getLogger(__name__)
 
 
 class JurisdictionPolicy(Enum):
@@ -217,9 +229,73 @@ class Ingest:
             return result(IngestOutcome.CONFLICT, 409, refusal=validation.alert.refusal)
 
         assert alert is not None and to_plan is not None
+        outcome = await self._plan_and_commit(validation.alert.id, alert, to_plan,
+                                              validation.references, step)
+        if isinstance(outcome, Refusal):
+            return result(IngestOutcome.REFUSED, 500, refusal=outcome)
+        return IngestResult(outcome=IngestOutcome.ACCEPTED, http_status=201,
+                            alert_id=outcome.alert.id, stored_id=stored.id,
+                            jobs=len(outcome.jobs), findings=finding_rows,
+                            flags=outcome.alert.flags, timings_ms=timings)
+
+    def replace_operators(self, operators: Sequence[OperatorPlanInput]) -> None:
+        """Plan later alerts with these operators (e.g. after a new cell inventory).
+
+        An alert being planned keeps the operators it started with.
+        """
+        self._operators = tuple(operators)
+
+    @property
+    def operators(self) -> tuple[OperatorPlanInput, ...]:
+        """The operators alerts are planned for now."""
+        return self._operators
+
+    async def resume_stalled(self, *, older_than: timedelta = timedelta(seconds=60)) -> list[int]:
+        """Plan and accept alerts left "validated" (a crash between validation and commit).
+
+        Such an alert holds its key, so a retry by its sender is answered as
+        a repeat: without this sweep it would never be sent. Returns the ids
+        of the alerts resumed (accepted or refused with ``plan-failed``).
+        """
+        # received_at is stamped by the database, so compare with the wall clock, not the
+        # (possibly simulated) planning clock.
+        stalled = await self._store.list_alerts(states=[AlertState.VALIDATED],
+                                                until=datetime.now(UTC) - older_than, limit=100)
+        resumed = []
+        for stored in stalled:
+            raw = await self._store.get_raw(stored.id)
+            alert, _, valid, _, _ = self._validate(raw)
+            if alert is None or not valid:
+                await self._store.refuse_alert(stored.id, Refusal(
+                    code="plan-failed", reason="left unplanned and no longer valid on resume"))
+                resumed.append(stored.id)
+                continue
+            flags: list[str] = []
+            try:
+                to_plan = self._authorize(alert, token_authority=alert.sender, valid=True,
+                                          signed=True, flags=flags)
+            except _Refused as exc:
+                await self._store.refuse_alert(stored.id, exc.refusal)
+                resumed.append(stored.id)
+                continue
+            detail = await self._store.get_alert_detail(stored.id)
+
+            @contextmanager
+            def untimed(name: str) -> Iterator[None]:
+                yield
+
+            await self._plan_and_commit(stored.id, alert, to_plan, detail.references, untimed)
+            logger.warning("alert %s was left unplanned; planned and accepted it now", stored.id,
+                           extra={"action": "resume_stalled", "alert_id": stored.id})
+            resumed.append(stored.id)
+        return resumed
+
+    async def _plan_and_commit(self, alert_id: int, alert: Alert, to_plan: Alert,
+                               references: Sequence[AlertReference],
+                               step: Callable[[str], AbstractContextManager[None]]
+                               ) -> AcceptResult | Refusal:
         with step("plan"):
-            referenced = [r.referenced_id for r in validation.references
-                          if r.referenced_id is not None]
+            referenced = [r.referenced_id for r in references if r.referenced_id is not None]
             history = None
             if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL) and alert.references:
                 history = await self._history(referenced)
@@ -232,17 +308,13 @@ class Ingest:
                 # Never leave a validated alert holding its key with no plan: refuse it.
                 refusal = Refusal(code="plan-failed", reason=f"the alert could not be planned: "
                                                              f"{exc}")
-                await self._store.refuse_alert(validation.alert.id, refusal)
-                return result(IngestOutcome.REFUSED, 500, refusal=refusal)
+                await self._store.refuse_alert(alert_id, refusal)
+                return refusal
         plan_flags = ["references-unknown"] if the_plan.references_unknown else []
         with step("commit"):
-            accepted = await self._store.accept_alert_with_jobs(
-                validation.alert.id, jobs, plan=the_plan.to_json(), flags=plan_flags,
+            return await self._store.accept_alert_with_jobs(
+                alert_id, jobs, plan=the_plan.to_json(), flags=plan_flags,
                 stop_alerts=referenced if history is not None else ())
-        return IngestResult(outcome=IngestOutcome.ACCEPTED, http_status=201,
-                            alert_id=accepted.alert.id, stored_id=stored.id,
-                            jobs=len(accepted.jobs), findings=finding_rows,
-                            flags=accepted.alert.flags, timings_ms=timings)
 
     # -- steps ---------------------------------------------------------------------------
 

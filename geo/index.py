@@ -1838,6 +1838,13 @@ class CellIndex:
         return self._operators
 
     @property
+    def cell_ids(self) -> StrArray:
+        """Every cell id of the index, sorted (a read-only view)."""
+        view = self._sorted_ids.view()
+        view.flags.writeable = False
+        return view
+
+    @property
     def nbytes(self) -> int:
         """Memory held by the index's arrays, in bytes."""
         arrays = [getattr(self, name) for name in _SAVED]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -227,3 +227,22 @@ async def test_update_replaces_the_broadcast_with_the_next_serial(store: Store) 
     assert replaced[0]["serial_number"]["msg_code"] == before["serial_number"]["msg_code"]
     assert replaced[0]["serial_number"]["update_nr"] == before["serial_number"]["update_nr"] + 1
     assert (await store.get_alert(first.alert_id)).state is AlertState.CANCELLED
+
+
+async def test_alert_left_validated_by_a_crash_is_planned_by_the_sweep(store: Store) -> None:
+    # What a crash between validation and commit leaves: the key is held, no plan, no jobs.
+    from cap.parse import parse_alert
+
+    stored = await store.insert_raw_alert(DWD, source="api:test")
+    await store.record_validation(stored.id, alert=parse_alert(DWD))
+    assert (await store.get_alert(stored.id)).state is AlertState.VALIDATED
+    pipeline = ingest(store)
+    # The sender's retry is a repeat: without the sweep the alert would never be sent.
+    assert (await submit(pipeline)).outcome is IngestOutcome.REPEAT
+
+    assert await pipeline.resume_stalled() == [], "too recent: it may still be committing"
+    assert await pipeline.resume_stalled(older_than=timedelta(0)) == [stored.id]
+    detail = await store.get_alert_detail(stored.id)
+    assert detail.alert.state is AlertState.PLANNED
+    assert detail.jobs and detail.alert.plan is not None
+    assert await pipeline.resume_stalled(older_than=timedelta(0)) == [], "resumed once only"
