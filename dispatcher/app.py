@@ -459,7 +459,8 @@ async def run_sweeper(service: Service, stop: asyncio.Event, *, interval: float 
             await asyncio.wait_for(stop.wait(), interval)
 
 
-def create_app(service: Service, *, workers: int = 1, feeds: bool = True) -> web.Application:
+def create_app(service: Service, *, workers: int = 1, feeds: bool = True,
+               lease_seconds: float = 30.0, poll_interval: float = 5.0) -> web.Application:
     """The HTTP API with ``workers`` in-process workers and the feed poller attached.
 
     They start after the server binds and stop (finishing their current
@@ -474,7 +475,8 @@ def create_app(service: Service, *, workers: int = 1, feeds: bool = True) -> web
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if workers > 0:
-            tasks.append(asyncio.create_task(run_workers(make_workers(service, workers), stop),
+            tasks.append(asyncio.create_task(run_workers(make_workers(
+                service, workers, lease_seconds=lease_seconds, poll_interval=poll_interval), stop),
                                              name="capcast-workers"))
             tasks.append(asyncio.create_task(run_sweeper(service, stop), name="capcast-sweeper"))
         enabled_feeds = [f for f in service.settings.feeds if f.enabled]

@@ -35,6 +35,7 @@ def register(commands: Commands) -> None:
                        help="in-process workers (default 1; 0 runs the API only, for "
                             "deployments with separate `capcast worker` processes)")
     serve.add_argument("--no-feeds", action="store_true", help="do not poll the feeds")
+    _worker_tuning(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     worker = commands.command(
@@ -47,7 +48,18 @@ def register(commands: Commands) -> None:
                         help="workers in this process (default 1)")
     worker.add_argument("--concurrency", type=int, default=4, metavar="N",
                         help="jobs each worker runs at once (default 4)")
+    _worker_tuning(worker)
     worker.set_defaults(handler=_cmd_worker)
+
+
+def _worker_tuning(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lease-seconds", type=float, default=30.0, metavar="S",
+                        help="a claimed job's lease, renewed by heartbeats every third of it; a "
+                             "crashed worker's job is taken over after at most this long "
+                             "(default 30)")
+    parser.add_argument("--poll-interval", type=float, default=5.0, metavar="S",
+                        help="fallback polling (and housekeeping) period when no NOTIFY "
+                             "arrives (default 5)")
 
 
 def load(args: argparse.Namespace, err: TextIO = sys.stderr) -> Settings | None:
@@ -91,6 +103,8 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.workers < 0:
         raise UsageError("--workers must not be negative")
+    if args.lease_seconds < 1 or args.poll_interval <= 0:
+        raise UsageError("--lease-seconds must be at least 1 and --poll-interval positive")
     settings = load(args)
     if settings is None:
         return EXIT_INVALID
@@ -100,7 +114,9 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     async def main(stop: asyncio.Event) -> int:
         try:
             async with open_service(settings) as service:
-                app = create_app(service, workers=args.workers, feeds=not args.no_feeds)
+                app = create_app(service, workers=args.workers, feeds=not args.no_feeds,
+                                 lease_seconds=args.lease_seconds,
+                                 poll_interval=args.poll_interval)
                 runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
                 try:
@@ -128,6 +144,8 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.workers < 1 or args.concurrency < 1:
         raise UsageError("--workers and --concurrency must be at least 1")
+    if args.lease_seconds < 1 or args.poll_interval <= 0:
+        raise UsageError("--lease-seconds must be at least 1 and --poll-interval positive")
     settings = load(args)
     if settings is None:
         return EXIT_INVALID
@@ -135,7 +153,9 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
     async def main(stop: asyncio.Event) -> int:
         try:
             async with open_service(settings) as service:
-                workers = make_workers(service, args.workers, concurrency=args.concurrency)
+                workers = make_workers(service, args.workers, concurrency=args.concurrency,
+                                       lease_seconds=args.lease_seconds,
+                                       poll_interval=args.poll_interval)
                 out.write(f"capcast worker: {len(workers)} worker(s) on "
                           f"{service.database_display}; Ctrl-C stops\n")
                 out.flush()
