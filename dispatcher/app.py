@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,17 +243,16 @@ def _status_policy(handling: cfg.StatusHandling, index: CellIndex,
 async def operator_inputs(settings: Settings, store: Store) -> tuple[OperatorPlanInput, ...]:
     """The planner's view of every configured operator, cell index included.
 
-    The inventory is the configured file, else the operator's active uploaded
-    version; an operator with neither gets an empty index (it is targeted by
-    nothing until an inventory is uploaded) and a warning.
+    The inventory is the operator's active uploaded version (an upload is a
+    deliberate, later change), else the configured file; an operator with
+    neither gets an empty index (it is targeted by nothing until an inventory
+    is uploaded) and a warning.
     """
     cache = settings.data_dir / "cache"
     inputs = []
     for operator in settings.operators:
-        path = operator.inventory
-        if path is None:
-            active = await store.active_inventory(operator.name)
-            path = Path(active.path) if active is not None else None
+        active = await store.active_inventory(operator.name)
+        path = Path(active.path) if active is not None else operator.inventory
         if path is None:
             logger.warning("operator %s has no cell inventory: no alert reaches it until one is "
                            "uploaded", operator.name,
@@ -410,7 +409,33 @@ async def open_service(settings: Settings, *, clock: Callable[[], datetime] = ut
                           clock=clock, operators=operators, registry=registry,
                           gateways=ports.ports, smpp_clients=ports.smpp_clients,
                           database_display=redact_url(url))
+        service.on_inventory = inventory_reloader(service)
         yield service
+
+
+def inventory_reloader(service: Service) -> Callable[[str, Path], Awaitable[None]]:
+    """The hook the API calls after an inventory upload: swap that operator's live index.
+
+    The index is built off the event loop; alerts planned meanwhile use the
+    previous one, later alerts the new one.
+    """
+    cache = service.settings.data_dir / "cache"
+
+    async def reload(name: str, path: Path) -> None:
+        operator = service.settings.operator(name)
+        if operator is None:
+            raise StartupError(f"inventory upload for unknown operator {name!r}")
+        index = await asyncio.to_thread(load_index, path, cache)
+        fresh = operator_input(operator, index)
+        operators = tuple(fresh if op.name == operator.name else op
+                          for op in service.ingest.operators)
+        service.ingest.replace_operators(operators)
+        service.operators = operators
+        logger.info("operator %s now targets %d cells from %s", name, len(index), path,
+                    extra={"action": "inventory_swapped", "operator": name,
+                           "cells": len(index)})
+
+    return reload
 
 
 def worker_id(n: int = 0) -> str:

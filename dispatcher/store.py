@@ -1322,3 +1322,82 @@ class Store(PoolClient):
             rows = await conn.fetch(sql.query("audit_entries"), subject, action, before_id,
                                     limit)
         return [AuditEntry.from_row(r) for r in rows]
+
+    # -- the HTTP API's searches ---------------------------------------------------------
+
+    async def search_alerts(self, *, status: str | None = None, sender: str | None = None,
+                            states: Collection[AlertState] | None = None,
+                            since: datetime | None = None, until: datetime | None = None,
+                            before_id: int | None = None, operator: str | None = None,
+                            source: str | None = None, limit: int = 50) -> list[StoredAlert]:
+        """:meth:`list_alerts` with two more filters, newest first.
+
+        ``operator``: only alerts with at least one job for that operator.
+        ``source``: with ``sender``, alerts received from this source
+        (``"api:TOKEN"``) match too, whatever their sender (an unreadable
+        document has none).
+        """
+        _aware("search_alerts", since=since, until=until)
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        state_values = [s.value for s in states] if states is not None else None
+        async with self._connection("search_alerts") as conn:
+            rows = await conn.fetch(sql.query("search_alerts"), status, sender, state_values,
+                                    since, until, before_id, operator, source, limit)
+        return [StoredAlert.from_row(r) for r in rows]
+
+    async def list_jobs(self, *, alert_id: int | None = None, operator: str | None = None,
+                        states: Collection[JobState] | None = None, sender: str | None = None,
+                        kind: JobKind | None = None, before_id: int | None = None,
+                        limit: int = 50) -> list[Job]:
+        """Jobs newest first, filtered by alert, operator, state, the alert's sender and kind."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        state_values = [s.value for s in states] if states is not None else None
+        async with self._connection("list_jobs") as conn:
+            rows = await conn.fetch(sql.query("list_jobs"), alert_id, operator, state_values,
+                                    sender, kind.value if kind is not None else None,
+                                    before_id, limit)
+        return [Job.from_row(r) for r in rows]
+
+    async def receipts_of_job(self, job_id: int) -> list[Receipt]:
+        """The delivery receipts matched to a job's submissions, oldest first."""
+        async with self._connection("receipts_of_job") as conn:
+            rows = await conn.fetch(sql.query("receipts_of_job"), job_id)
+        return [Receipt.from_row(r) for r in rows]
+
+    # -- feeds ---------------------------------------------------------------------------
+
+    async def get_feed_state(self, url: str) -> dict[str, Any] | None:
+        """What the feed poller remembers of the feed at ``url`` (None: never polled).
+
+        Keys: ``url``, ``etag``, ``last_modified``, ``checked_at``, ``changed_at``,
+        ``failures``, ``last_error`` (see :mod:`dispatcher.feeds`).
+        """
+        async with self._connection("get_feed_state") as conn:
+            row = await conn.fetchrow(sql.query("get_feed_state"), url)
+        return dict(row.items()) if row is not None else None
+
+    async def save_feed_state(self, url: str, *, etag: str | None, last_modified: str | None,
+                              failures: int, last_error: str | None,
+                              changed: bool) -> dict[str, Any]:
+        """Remember a poll of the feed at ``url``; ``changed``: its content was new."""
+        async with self._connection("save_feed_state") as conn:
+            row = await conn.fetchrow(sql.query("save_feed_state"), url, etag, last_modified,
+                                      failures, last_error, changed)
+        assert row is not None
+        return dict(row.items())
+
+    async def known_feed_documents(self, urls: Collection[str]) -> set[str]:
+        """Which of ``urls`` were fetched from a feed and handed to ingest before."""
+        if not urls:
+            return set()
+        async with self._connection("known_feed_documents") as conn:
+            rows = await conn.fetch(sql.query("known_feed_documents"), list(urls))
+        return {r["url"] for r in rows}
+
+    async def record_feed_document(self, url: str, *, feed_url: str,
+                                   alert_id: int | None) -> None:
+        """Remember that the CAP document at ``url`` went to ingest (answered: ``alert_id``)."""
+        async with self._connection("record_feed_document") as conn:
+            await conn.execute(sql.query("record_feed_document"), url, feed_url, alert_id)

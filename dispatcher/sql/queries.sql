@@ -496,3 +496,90 @@ SELECT * FROM submissions WHERE job_id = $1 ORDER BY id;
 SELECT kind::text, state::text, count(*) FROM jobs
 WHERE ($1::bigint IS NULL OR alert_id = $1)
 GROUP BY kind, state ORDER BY kind, state;
+
+-- ---------------------------------------------------------------- http api
+
+-- name: search_alerts
+-- list_alerts with two more filters: $7 an operator that must have a job for the alert;
+-- $8 a source (api:TOKEN) whose alerts pass the sender filter too (a refused document
+-- without a readable sender still belongs to the token that sent it).
+SELECT id, sha256, source, received_at, state::text AS state, sender, identifier, sent,
+       status, msg_type, scope, parsed, findings, refusal_code, refusal_reason, flags,
+       authority_id, duplicate_of, conflicts_with, stopped_by, expires_at, plan,
+       validated_at, accepted_at, finished_at, octet_length(raw) AS size
+FROM alerts
+WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::text IS NULL OR sender = $2 OR ($8::text IS NOT NULL AND source = $8))
+  AND ($3::text[] IS NULL OR state = ANY($3::text[]::alert_state[]))
+  AND ($4::timestamptz IS NULL OR received_at >= $4)
+  AND ($5::timestamptz IS NULL OR received_at < $5)
+  AND ($6::bigint IS NULL OR id < $6)
+  AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM jobs j
+                                   WHERE j.alert_id = alerts.id AND j.operator = $7))
+ORDER BY id DESC
+LIMIT $9;
+
+-- name: list_jobs
+-- Newest first; every filter optional. $4: only jobs of alerts with this sender.
+SELECT j.* FROM jobs j
+WHERE ($1::bigint IS NULL OR j.alert_id = $1)
+  AND ($2::text IS NULL OR j.operator = $2)
+  AND ($3::text[] IS NULL OR j.state = ANY($3::text[]::job_state[]))
+  AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM alerts a
+                                   WHERE a.id = j.alert_id AND a.sender = $4))
+  AND ($5::text IS NULL OR j.kind = $5::job_kind)
+  AND ($6::bigint IS NULL OR j.id < $6)
+ORDER BY j.id DESC
+LIMIT $7;
+
+-- name: receipts_of_job
+SELECT r.* FROM receipts r
+JOIN submissions s ON s.id = r.submission_id
+WHERE s.job_id = $1 ORDER BY r.id;
+
+-- ---------------------------------------------------------------- feeds
+
+-- name: get_feed_state
+SELECT url, etag, last_modified, checked_at, changed_at, failures, last_error
+FROM feed_state WHERE url = $1;
+
+-- name: save_feed_state
+-- $6: the feed's content changed in this poll (a 200 whose documents were all handled).
+INSERT INTO feed_state (url, etag, last_modified, checked_at, changed_at, failures, last_error)
+VALUES ($1, $2, $3, now(), CASE WHEN $6::boolean THEN now() END, $4, $5)
+ON CONFLICT (url) DO UPDATE SET
+    etag = EXCLUDED.etag,
+    last_modified = EXCLUDED.last_modified,
+    checked_at = now(),
+    changed_at = coalesce(EXCLUDED.changed_at, feed_state.changed_at),
+    failures = EXCLUDED.failures,
+    last_error = EXCLUDED.last_error
+RETURNING url, etag, last_modified, checked_at, changed_at, failures, last_error;
+
+-- name: known_feed_documents
+SELECT url FROM feed_documents WHERE url = ANY($1::text[]);
+
+-- name: record_feed_document
+INSERT INTO feed_documents (url, feed_url, alert_id) VALUES ($1, $2, $3)
+ON CONFLICT (url) DO NOTHING;
+
+-- ---------------------------------------------------------------- broadcasts on the air
+
+-- name: latest_broadcast_submission
+-- The latest acknowledged create, replace, cancel or stop (in the order they were sent) of
+-- broadcast message identifier $3 on gateway $2 of operator $1: a create or replace is what
+-- is on the air (message_id: the SMSC's or CBC's id of it), a cancel or stop means nothing
+-- is. $4: only this message code (serial number bits 4-13; NULL: any); $5: only this exact
+-- serial number (NULL: any); $6: leave this job's submissions out (NULL: none).
+SELECT s.* FROM jobs j JOIN submissions s ON s.job_id = j.id
+WHERE j.operator = $1 AND j.gateway = $2
+  AND j.kind IN ('smpp-broadcast', 'cbc-rest')
+  AND ($6::bigint IS NULL OR j.id <> $6)
+  AND s.item IN ('create:' || $3::integer, 'replace:' || $3::integer,
+                 'cancel:' || $3::integer, 'stop:' || $3::integer)
+  AND s.status = 'acknowledged'
+  AND ($4::integer IS NULL
+       OR ((s.details ->> 'serial_number')::integer >> 4) & 1023 = $4)
+  AND ($5::integer IS NULL OR (s.details ->> 'serial_number')::integer = $5)
+ORDER BY s.id DESC
+LIMIT 1;

@@ -234,3 +234,26 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION capcast_audit_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION capcast_audit_append_only();
+
+-- Feed polling (migration 0002). Per polled feed URL: the validators of its last complete
+-- poll (sent back as If-None-Match / If-Modified-Since) and how its polls have been going.
+CREATE TABLE feed_state (
+    url text PRIMARY KEY,
+    etag text,
+    last_modified text,
+    checked_at timestamptz,
+    changed_at timestamptz,
+    failures integer NOT NULL DEFAULT 0,
+    last_error text,
+    CONSTRAINT feed_state_failures_check CHECK (failures >= 0)
+);
+
+-- CAP documents fetched from feed links and handed to ingest: never fetched again.
+-- alert_id is the alert ingest answered with (the first one for a repeat).
+CREATE TABLE feed_documents (
+    url text PRIMARY KEY,
+    feed_url text NOT NULL,
+    alert_id bigint REFERENCES alerts (id),
+    fetched_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX feed_documents_alert_idx ON feed_documents (alert_id);

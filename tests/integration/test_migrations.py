@@ -116,7 +116,7 @@ async def test_migrated_schema_equals_declared_schema(database_url: str,
     tables = {row[0] for row in migrated_snapshot["tables"]}
     assert tables == {"schema_migrations", "authorities", "alerts", "alert_references",
                       "inventory_versions", "jobs", "submissions", "receipts", "presence",
-                      "audit_log"}
+                      "audit_log", "feed_state", "feed_documents"}
 
 
 @pytest.mark.parametrize("change", [
