@@ -261,7 +261,19 @@ async def operator_inputs(settings: Settings, store: Store) -> tuple[OperatorPla
         else:
             index = await asyncio.to_thread(load_index, path, cache)
         inputs.append(operator_input(operator, index))
+    await asyncio.to_thread(_warm_up, [op.index for op in inputs])
     return tuple(inputs)
+
+
+def _warm_up(indexes: Sequence[CellIndex]) -> None:
+    """Target a small area once per index, so the first real alert does not pay the JIT."""
+    for index in indexes:
+        if len(index) == 0:
+            continue
+        lon, lat = (float(v) for v in shapely.centroid(shapely.box(*index.bounds)).coords[0])
+        index.target(shapely.box(lon - 0.05, lat - 0.05, lon + 0.05, lat + 0.05),
+                     min_overlap=0.1)
+        index.target(shapely.box(lon - 0.05, lat - 0.05, lon + 0.05, lat + 0.05))
 
 
 def operator_input(operator: cfg.OperatorSettings, index: CellIndex) -> OperatorPlanInput:
@@ -364,8 +376,10 @@ async def open_gateways(settings: Settings, *, store: Store, queue: Queue,
                     ports[key] = SmppBroadcastPort(client, queue=queue, source=gateway.source,
                                                    clock=clock)
                 else:
+                    assert isinstance(gateway, cfg.SmppSmsGateway)
                     ports[key] = SmppSmsPort(client, store=store, queue=queue,
-                                             source=gateway.source, clock=clock)
+                                             source=gateway.source, clock=clock,
+                                             registered_delivery=gateway.registered_delivery)
         yield Gateways(ports=ports, smpp_clients=clients)
 
 

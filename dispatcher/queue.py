@@ -474,6 +474,32 @@ class Queue(PoolClient):
                         operators=None if operators is None else list(operators),
                         poll_interval=poll_interval, url=self._redacted)
 
+    # -- broadcasts on the air -----------------------------------------------------------
+
+    async def latest_broadcast_submission(self, *, operator: str, gateway: str,
+                                          message_identifier: int,
+                                          message_code: int | None = None,
+                                          serial_number: int | None = None,
+                                          exclude_job: int | None = None) -> Submission | None:
+        """The latest acknowledged request about one broadcast channel of a gateway, or None.
+
+        Among the submissions of ``operator``'s ``gateway`` whose item is
+        ``create:``, ``replace:``, ``cancel:`` or ``stop:`` + ``message_identifier``
+        (the items of :class:`~dispatcher.worker.CbcRestPort` and the SMPP
+        broadcast port), the one sent last. When its ``details["operation"]``
+        is ``create`` or ``replace`` that broadcast is on the air and its
+        ``message_id`` is the peer's id of it (the SMSC message id of a
+        ``broadcast_sm``); a ``cancel`` or ``stop`` means nothing is.
+        ``message_code`` (bits 4-13 of the serial number) keeps to one alert
+        chain, ``serial_number`` to one version of it; ``exclude_job`` leaves a
+        job's own submissions out.
+        """
+        async with self._connection("latest_broadcast_submission") as conn:
+            row = await conn.fetchrow(sql.query("latest_broadcast_submission"), operator,
+                                      gateway, message_identifier, message_code, serial_number,
+                                      exclude_job)
+        return Submission.from_row(row) if row is not None else None
+
 
 class Listener:
     """Wakes a worker when there may be work: NOTIFY, the next retry's due time, polling.

@@ -8,10 +8,12 @@ the peer's answer afterwards (:class:`Submissions`), so a crash re-sends at
 most the request that was in flight, and a retried job skips what the peer
 already acknowledged.
 
-Errors: a retryable gateway error (unreachable, timeout, a 5xx) gives the job
-back for a later attempt (``queue.fail(..., retry=True)``); a refusal (400, a
-scope the CBC cannot express, a local protocol error) fails it for good. A job
-past its ``expires_at`` is never sent.
+Errors: a retryable gateway error (unreachable, timeout, a 5xx, SMPP flow
+control) gives the job back for a later attempt (``queue.fail(..., retry=True)``);
+a refusal (400, a scope the CBC cannot express, a local protocol error) fails it
+for good. A job past its ``expires_at`` is never sent. A request whose answer
+never came (a timeout) is left ``pending``, so that the failed attempt turns it
+``in_doubt``: the peer may have carried it out.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from typing import Any, Protocol
 from dispatcher.errors import JobStopped, LeaseLost
 from dispatcher.planner import Action, BroadcastScope, GatewayKind, PlannedJob
 from dispatcher.queue import NewSubmission, Queue, SubmissionResult, Wakeup
-from dispatcher.store import Job, JobKind, SubmissionStatus
+from dispatcher.store import Job, JobKind, Submission, SubmissionStatus
 from gateways.cbc.client import CbcClient, CbcResult
 from gateways.cbc.ecbe import (
     CbcIllegalState,
     CbcMessage,
+    CbcMessageActive,
     CbcNotImplemented,
     CbcUnknownMessage,
+    Confirmation,
     EncodedPayload,
     ReplaceIncomplete,
     parse_cell_id,
@@ -47,7 +51,9 @@ from gateways.errors import (
     GatewayError,
     GatewayTimeout,
     LocalProtocolError,
+    SmppError,
 )
+from gateways.smpp.errors import is_retryable as smpp_status_retryable
 
 __all__ = [
     "CbcRestPort",
@@ -71,13 +77,17 @@ def _utcnow() -> datetime:
 def is_retryable(exc: BaseException) -> bool:
     """True when a gateway error is worth another attempt later (the peer may recover).
 
-    Lost connections, timeouts and 5xx answers (other than 501) are; refusals
-    (400, 404, 409, 501, a scope the CBC cannot express) are not.
+    Lost connections, timeouts, 5xx answers (other than 501) and the SMPP
+    statuses marked retryable (ESME_RTHROTTLED, ESME_RMSGQFUL, system errors)
+    are; refusals (400, 404, 409, 501, a scope the CBC cannot express, any other
+    SMPP command_status) are not.
     """
     if isinstance(exc, ConnectionLost | GatewayTimeout | CbcIllegalState | ReplaceIncomplete):
         return True
     if isinstance(exc, CbcNotImplemented):
         return False
+    if isinstance(exc, SmppError):
+        return smpp_status_retryable(exc.command_status)
     return isinstance(exc, CbcError) and exc.status is not None and exc.status >= 500
 
 
@@ -117,6 +127,22 @@ class Submissions:
         """Record the peer's answers."""
         return await self.queue.settle_submissions(results)
 
+    async def settle_error(self, submission_id: int, exc: GatewayError, *,
+                           outcome_unknown: bool | None = None) -> None:
+        """Record that the request ``submission_id`` failed with ``exc``.
+
+        ``failed`` when :func:`is_retryable` says so, else ``rejected``. A
+        request whose outcome is unknown (by default: a timeout, the answer
+        never came) is left ``pending`` instead: the attempt's end (the port
+        raises, the job fails or is reclaimed) turns it ``in_doubt``, which is
+        what it is: the peer may have carried it out.
+        """
+        unknown = isinstance(exc, GatewayTimeout) if outcome_unknown is None else outcome_unknown
+        if unknown:
+            return
+        status = SubmissionStatus.FAILED if is_retryable(exc) else SubmissionStatus.REJECTED
+        await self.settle([SubmissionResult(id=submission_id, status=status, error=str(exc))])
+
 
 class GatewayPort(Protocol):
     """Executes a planned job on one operator's gateway."""
@@ -133,6 +159,11 @@ class GatewayPort(Protocol):
         ...
 
 
+def _detail(submission: Submission, key: str) -> Any:
+    """One value of a submission's details (None when absent)."""
+    return (submission.details or {}).get(key)
+
+
 def _payload(text: BroadcastText | object) -> EncodedPayload:
     if not isinstance(text, BroadcastText):
         raise GatewayError(f"a broadcast job needs broadcast texts, got {type(text).__name__}")
@@ -147,6 +178,14 @@ class CbcRestPort:
     send the planned cells (or the whole network for a PLMN scope) with the
     planned serial number; stop deletes the message. ``clock`` is checked
     against the job's ``expires_at`` before each request.
+
+    A create whose answer was lost (left in doubt) and whose retry, in a later
+    attempt of the job, is answered 409 (the identifier is taken) counts as
+    acknowledged (confirmation ``earlier-attempt``) when the message holding
+    the identifier carries this job's serial number as far as capcast can
+    tell: ECBE has no read endpoint, so the record decides (the last
+    acknowledged request of capcast on that channel must not be another
+    version's create or replace). Otherwise the 409 is a refusal, as before.
     """
 
     def __init__(self, client: CbcClient, *,
@@ -214,20 +253,55 @@ class CbcRestPort:
                                     "endpoint": self.client.endpoint})])
             try:
                 result = await self._send(job, message_id, text)
+            except CbcMessageActive as exc:
+                if not await self._earlier_create_landed(job, item, message_id, serial,
+                                                         record, sub_id):
+                    await record.settle_error(sub_id, exc)
+                    raise
+                logger.warning("job %s: %s answered 409 after an attempt whose answer was "
+                               "lost; the message carries our serial number %s: counted as "
+                               "sent", job.key, item, serial,
+                               extra={"action": "cbc_earlier_attempt", "job": job.key,
+                                      "item": item, "serial_number": serial})
+                confirmation, attempts = Confirmation.EARLIER_ATTEMPT.value, 1
             except GatewayError as exc:
-                status = (SubmissionStatus.FAILED if is_retryable(exc)
-                          else SubmissionStatus.REJECTED)
-                await record.settle([SubmissionResult(id=sub_id, status=status,
-                                                      error=str(exc))])
+                await record.settle_error(sub_id, exc)
                 raise
+            else:
+                confirmation = result.confirmation.value if result else "already-stopped"
+                attempts = result.attempts if result else 0
             await record.settle([SubmissionResult(
                 id=sub_id, status=SubmissionStatus.ACKNOWLEDGED,
                 message_id=f"{message_id}/{serial}" if serial is not None else str(message_id))])
             sent += 1
-            details.append({"item": item, "confirmation": (result.confirmation.value
-                                                           if result else "already-stopped"),
-                            "attempts": result.attempts if result else 0})
+            details.append({"item": item, "confirmation": confirmation, "attempts": attempts})
         return JobOutcome(sent=sent, skipped=skipped, details=tuple(details))
+
+    async def _earlier_create_landed(self, job: PlannedJob, item: str, message_id: int,
+                                     serial: int | None, record: Submissions,
+                                     current: int) -> bool:
+        """After a 409 to a create: True when the message there is this job's own create.
+
+        Only an earlier attempt of this item whose outcome is unknown (in doubt),
+        sent with the same serial number, can have put it there; and capcast's
+        record must not show another version (another serial number) on the
+        air on this channel since.
+        """
+        if job.action is not Action.CREATE or serial is None:
+            return False
+        earlier = [s for s in await record.queue.submissions(record.job.id)
+                   if s.item == item and s.id != current
+                   and s.status in (SubmissionStatus.IN_DOUBT, SubmissionStatus.PENDING)
+                   and _detail(s, "serial_number") == serial]
+        if not earlier:
+            return False  # none of our requests can have landed: another message holds it
+        latest = await record.queue.latest_broadcast_submission(
+            operator=job.operator, gateway=job.gateway, message_identifier=message_id,
+            exclude_job=record.job.id)
+        if latest is None:
+            return True
+        on_air = _detail(latest, "operation") in (Action.CREATE.value, Action.REPLACE.value)
+        return not on_air or _detail(latest, "serial_number") == serial
 
 
 @dataclass(slots=True, kw_only=True)

@@ -1838,6 +1838,14 @@ class CellIndex:
         return self._operators
 
     @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(min lon, min lat, max lon, max lat) of the coverage (lon may pass 180 east)."""
+        if self._ll_x.size == 0:
+            return (0.0, 0.0, 0.0, 0.0)
+        return (float(self._ll_x.min()), float(self._ll_y.min()),
+                float(self._ll_x.max()), float(self._ll_y.max()))
+
+    @property
     def cell_ids(self) -> StrArray:
         """Every cell id of the index, sorted (a read-only view)."""
         view = self._sorted_ids.view()

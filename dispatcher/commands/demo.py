@@ -356,7 +356,7 @@ async def _send_and_wait(service: Service, url: str, alert: Alert, token: str, s
                   "http_status": status},
         "post_ms": round(post_ms, 1),
     }
-    alert_id = answer.get("alert_id") if isinstance(answer, dict) else None
+    alert_id = answer.get("id") if isinstance(answer, dict) else None
     if status not in (200, 201) or alert_id is None:
         summary.update(all_jobs_completed=False, error=answer, operators={})
         return summary

@@ -300,3 +300,66 @@ async def test_heartbeats_keep_a_slow_job(store: Store, queue: Queue) -> None:
     assert reclaimed == []
     current = await queue.get_job(job.id)
     assert current.state is JobState.SUCCEEDED and current.attempts == 1
+
+
+async def _run_until_finished(w: Worker, queue: Queue, job: Job) -> Job:
+    deadline = asyncio.get_running_loop().time() + 15
+    while not (current := await queue.get_job(job.id)).state.finished:
+        assert asyncio.get_running_loop().time() < deadline, "job never finished"
+        if await w.run_once() == 0:
+            await asyncio.sleep(0.05)
+    return current
+
+
+async def test_create_whose_answer_was_lost_counts_as_sent_on_retry(
+        store: Store, queue: Queue, sim: CbcSimulator) -> None:
+    alert_id = await accept(ingest(store, ["cbc"]), alert())
+    [job] = await jobs_of(store, alert_id)
+    # The CBC creates the first message and closes the connection instead of answering:
+    # the attempt fails in doubt; the next one's create is answered 409.
+    sim.inject(Fault(kind=FaultKind.DROP, operation=Operation.CREATE))
+    async with client(sim) as cbc:
+        done = await _run_until_finished(worker(queue, {(OPERATOR, "cbc"): CbcRestPort(cbc)}),
+                                         queue, job)
+    assert done.state is JobState.SUCCEEDED and done.attempts == 2
+    mids = job.payload["message_identifiers"]
+    serial = SerialNumber.from_json(job.payload["serial_number"]).pack()
+    first, *others = mids
+    assert [r.outcome for r in sim.received(operation=Operation.CREATE, message_id=first)] == \
+        [Outcome.CREATED, Outcome.REFUSED]
+    for mid in others:
+        assert [r.outcome for r in sim.received(operation=Operation.CREATE,
+                                                message_id=mid)] == [Outcome.CREATED]
+    assert {mid: sim.messages[mid].message.serial_number for mid in mids} == \
+        dict.fromkeys(mids, serial)
+    subs = await queue.submissions(job.id)
+    assert [(s.item, s.status) for s in subs] == \
+        [(f"create:{first}", SubmissionStatus.IN_DOUBT),
+         (f"create:{first}", SubmissionStatus.ACKNOWLEDGED)] + \
+        [(f"create:{mid}", SubmissionStatus.ACKNOWLEDGED) for mid in others]
+    assert done.result is not None
+    assert done.result["details"][0]["confirmation"] == "earlier-attempt"
+
+
+async def test_lost_answer_then_409_from_another_alert_still_fails(
+        store: Store, queue: Queue, sim: CbcSimulator) -> None:
+    pipeline = ingest(store, ["cbc"])
+    async with client(sim) as cbc:
+        w = worker(queue, {(OPERATOR, "cbc"): CbcRestPort(cbc)})
+        [on_air] = await jobs_of(store, await accept(pipeline, alert()))
+        assert (await _run_until_finished(w, queue, on_air)).state is JobState.SUCCEEDED
+        # Another alert (another chain, other serial number) on the same channels: its
+        # create is refused 409, and this answer is lost; the retry is refused again.
+        [other] = await jobs_of(store, await accept(pipeline, alert(suffix=b"200")))
+        assert other.payload["message_identifiers"][0] == \
+            on_air.payload["message_identifiers"][0]
+        assert other.payload["serial_number"] != on_air.payload["serial_number"]
+        sim.inject(Fault(kind=FaultKind.DROP, operation=Operation.CREATE))
+        failed = await _run_until_finished(w, queue, other)
+    assert failed.state is JobState.FAILED and failed.attempts == 2
+    assert failed.last_error is not None and "CbcMessageActive" in failed.last_error
+    assert [s.status for s in await queue.submissions(other.id)] == \
+        [SubmissionStatus.IN_DOUBT, SubmissionStatus.REJECTED]
+    mid = on_air.payload["message_identifiers"][0]
+    assert sim.messages[mid].message.serial_number == \
+        SerialNumber.from_json(on_air.payload["serial_number"]).pack()
