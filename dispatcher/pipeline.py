@@ -299,10 +299,14 @@ class Ingest:
             history = None
             if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL) and alert.references:
                 history = await self._history(referenced)
+            now = self._clock()
+            # A new chain must not reuse a message code another broadcast has on the air.
+            codes = (await self._store.live_message_codes(now)
+                     if alert.msg_type is not MsgType.CANCEL else frozenset())
             try:
                 the_plan = plan(to_plan, operators=self._operators, targeting=self._targeting,
-                                now=self._clock(), history=history, registry=self._registry,
-                                options=self._options)
+                                now=now, history=history, registry=self._registry,
+                                options=self._options, codes_in_use=codes)
                 jobs = [self._new_job(job) for job in the_plan.jobs]
             except PlanError as exc:
                 # Never leave a validated alert holding its key with no plan: refuse it.

@@ -1306,6 +1306,13 @@ class Store(PoolClient):
 
     # -- audit ---------------------------------------------------------------------------
 
+    async def live_message_codes(self, at: datetime) -> frozenset[int]:
+        """Message codes of broadcasts that may be on the air at ``at`` (see queries.sql)."""
+        _aware("live_message_codes", at=at)
+        async with self._connection("live_message_codes") as conn:
+            rows = await conn.fetch(sql.query("live_message_codes"), at)
+        return frozenset(int(row["code"]) for row in rows if row["code"] is not None)
+
     async def audit(self, *, actor: str, action: str, subject: str | None = None,
                     details: Mapping[str, Any] | None = None) -> AuditEntry:
         """Append a line to the audit log (which refuses changes and deletions)."""

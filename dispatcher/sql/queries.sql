@@ -583,3 +583,17 @@ WHERE j.operator = $1 AND j.gateway = $2
   AND ($5::integer IS NULL OR (s.details ->> 'serial_number')::integer = $5)
 ORDER BY s.id DESC
 LIMIT 1;
+
+-- ---------------------------------------------------------------- message codes
+
+-- name: live_message_codes
+-- Message codes of broadcasts that may be on the air at $1: created or replaced (or about
+-- to be) and not yet expired. A new alert chain takes a code outside this set, or handsets
+-- would drop its broadcast as a repeat of another one (TS 23.041 duplicate detection).
+SELECT DISTINCT (payload -> 'serial_number' ->> 'msg_code')::integer AS code
+FROM jobs
+WHERE kind IN ('cbc-rest', 'smpp-broadcast')
+  AND payload ->> 'action' IN ('create', 'replace')
+  AND state IN ('queued', 'running', 'succeeded')
+  AND (expires_at IS NULL OR expires_at > $1)
+  AND jsonb_typeof(payload -> 'serial_number') = 'object';

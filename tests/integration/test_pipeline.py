@@ -246,3 +246,27 @@ async def test_alert_left_validated_by_a_crash_is_planned_by_the_sweep(store: St
     assert detail.alert.state is AlertState.PLANNED
     assert detail.jobs and detail.alert.plan is not None
     assert await pipeline.resume_stalled(older_than=timedelta(0)) == [], "resumed once only"
+
+
+async def test_a_new_chain_never_takes_a_message_code_another_broadcast_has_on_the_air(
+        store: Store) -> None:
+    from cap.parse import parse_alert
+    from gateways.channels import message_code_for
+
+    original = parse_alert(DWD).identifier
+    wanted = message_code_for(SENDER, "first")
+    # Another identifier whose hash lands on the same 10-bit code: without the store's
+    # codes in use both broadcasts would carry one serial number, and handsets would
+    # drop the second as a repeat of the first.
+    twin = next(f"twin-{n}" for n in range(100_000)
+                if message_code_for(SENDER, f"twin-{n}") == wanted)
+    pipeline = ingest(store)
+    codes = []
+    for identifier in ("first", twin):
+        result = await submit(pipeline, DWD.replace(original.encode(), identifier.encode()))
+        assert result.outcome is IngestOutcome.ACCEPTED, result
+        detail = await store.get_alert_detail(result.alert_id)
+        assert detail.alert.plan is not None
+        codes.append(detail.alert.plan["serial_number"]["msg_code"])
+    assert codes[0] == wanted
+    assert codes[1] != wanted
