@@ -795,7 +795,8 @@ async def run_drill(service: Service, request: DrillRequest, *, actor: str,
                                                                  event_codes=codes),))
     _never_actual(alert)
     raw = serialize(alert)
-    result = await service.ingest.submit(raw, source=f"drill:{actor}", token_authority=sender)
+    result = await service.ingest.submit(raw, source=f"drill:{actor}", token_authority=sender,
+                                         only_operators=asked or None)
 
     detail: AlertDetail | None = None
     done = True
@@ -808,8 +809,6 @@ async def run_drill(service: Service, request: DrillRequest, *, actor: str,
     with_jobs = tuple(dict.fromkeys(job.operator for job in detail.jobs)) if detail else ()
     notes: list[str] = []
     if asked:
-        notes.append("operators: the planner cannot restrict an alert to named operators; "
-                     "every operator whose exercise settings cover the area got jobs")
         others = [name for name in with_jobs if name not in asked]
         if others:
             notes.append(f"operators not asked for that got jobs: {', '.join(others)}")

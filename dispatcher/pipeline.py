@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -168,12 +168,14 @@ class Ingest:
                 shapely.prepare(area)
                 self._jurisdictions[sender] = area
 
-    async def submit(self, raw: bytes, *, source: str,
-                     token_authority: str | None) -> IngestResult:
+    async def submit(self, raw: bytes, *, source: str, token_authority: str | None,
+                     only_operators: Collection[str] | None = None) -> IngestResult:
         """Ingest one CAP document sent by ``token_authority`` (the bearer token's sender).
 
         ``token_authority`` None means no credentials: the alert is refused
         (401). A feed poller passes the authority its feed is configured for.
+        ``only_operators`` limits the plan to these operators (a drill for some
+        networks); None plans for every operator.
         """
         timings: dict[str, float] = {}
 
@@ -230,7 +232,8 @@ class Ingest:
 
         assert alert is not None and to_plan is not None
         outcome = await self._plan_and_commit(validation.alert.id, alert, to_plan,
-                                              validation.references, step)
+                                              validation.references, step,
+                                              only_operators=only_operators)
         if isinstance(outcome, Refusal):
             return result(IngestOutcome.REFUSED, 500, refusal=outcome)
         return IngestResult(outcome=IngestOutcome.ACCEPTED, http_status=201,
@@ -292,7 +295,8 @@ class Ingest:
 
     async def _plan_and_commit(self, alert_id: int, alert: Alert, to_plan: Alert,
                                references: Sequence[AlertReference],
-                               step: Callable[[str], AbstractContextManager[None]]
+                               step: Callable[[str], AbstractContextManager[None]], *,
+                               only_operators: Collection[str] | None = None
                                ) -> AcceptResult | Refusal:
         with step("plan"):
             referenced = [r.referenced_id for r in references if r.referenced_id is not None]
@@ -304,7 +308,9 @@ class Ingest:
             codes = (await self._store.live_message_codes(now)
                      if alert.msg_type is not MsgType.CANCEL else frozenset())
             try:
-                the_plan = plan(to_plan, operators=self._operators, targeting=self._targeting,
+                operators = (self._operators if only_operators is None else
+                             tuple(op for op in self._operators if op.name in only_operators))
+                the_plan = plan(to_plan, operators=operators, targeting=self._targeting,
                                 now=now, history=history, registry=self._registry,
                                 options=self._options, codes_in_use=codes)
                 jobs = [self._new_job(job) for job in the_plan.jobs]

@@ -271,13 +271,18 @@ async def test_drill_request_checked_against_the_service(service: Service,
     assert await store.list_alerts() == [], "nothing is stored for a refused request"
 
 
-async def test_named_operators_are_reported_not_enforced(service: Service) -> None:
+async def test_named_operators_are_the_only_ones_planned(service: Service) -> None:
+    # Alpha's exercise settings cover the area, but the drill names only Beta.
+    everyone = await run_drill(service, drill(), actor="dave", authority=SENDER)
+    assert "Alpha" in everyone.operators
     result = await run_drill(service, drill(operators=["beta"]), actor="dave",
                              authority=SENDER)
-    assert result.operators == ("Alpha",)
-    assert any("cannot restrict" in note for note in result.notes)
-    assert any("not asked for that got jobs: Alpha" in note for note in result.notes)
+    assert result.operators == ()
+    assert not any("not asked for that got jobs" in note for note in result.notes)
     assert any("asked for that got no job: Beta" in note for note in result.notes)
+    alpha = await run_drill(service, drill(operators=["ALPHA"]), actor="dave",
+                            authority=SENDER)
+    assert alpha.operators == ("Alpha",)
 
 
 async def test_drill_refused_by_the_pipeline_is_reported(service: Service,
