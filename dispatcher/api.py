@@ -29,7 +29,9 @@ Conventions, for every route under ``/api/v1`` (the OpenAPI document at
   token's name.
 
 ``/healthz`` (the process answers), ``/readyz`` (the database answers and its
-migrations are current) and ``/metrics`` (Prometheus) need no token.
+migrations are current) and ``/metrics`` (Prometheus) need no token, nor do the
+static files of the emergency managers' console at ``/console`` (the page's
+own API calls carry the token typed into it).
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API",
+    "CONSOLE_DIR",
     "DEFAULT_UPLOAD_MAX_BYTES",
     "METRICS",
     "ApiError",
@@ -1517,6 +1520,64 @@ async def openapi(request: web.Request) -> web.Response:
     return _json(request.app[_OPENAPI])
 
 
+# -- handlers: the console (static files) ------------------------------------------------
+
+#: The emergency managers' console: static files shipped in the package (package data).
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+#: The files the console may serve and their media types; a name is one plain word and
+#: one of these extensions, so no path can leave the folder.
+_CONSOLE_TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css",
+                  "svg": "image/svg+xml"}
+_CONSOLE_NAME = re.compile(r"[A-Za-z0-9_-]+\.(html|js|css|svg)")
+#: Everything the page needs comes from this server; no inline script or style, no
+#: framing (a token is typed into it), no referrer leaking the URL.
+_CONSOLE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # Revalidated on every load (ETag): an upgraded capcast serves its new console at once.
+    "Cache-Control": "no-cache",
+}
+
+
+def _console_file(name: str) -> tuple[bytes, str]:
+    """The bytes and media type of a console file; 404 for any other name."""
+    match = _CONSOLE_NAME.fullmatch(name)
+    path = CONSOLE_DIR / name
+    if match is None or not path.is_file():
+        raise ApiError(404, "not-found", f"the console has no file {name!r}", kind="file")
+    return path.read_bytes(), _CONSOLE_TYPES[match[1]]
+
+
+async def console(request: web.Request) -> web.StreamResponse:
+    """``GET /console``, ``GET /console/{file}``: the emergency managers' console page.
+
+    Static files from ``dispatcher/console``; the page itself calls the API
+    with the bearer token the user types in (kept in the tab's sessionStorage).
+    """
+    name = request.match_info.get("file", "")
+    if name == "":
+        if request.path.endswith("/"):
+            # The page's links are relative to /console: /console/ would break them.
+            raise web.HTTPPermanentRedirect(location=request.path.rstrip("/"))
+        name = "index.html"
+        if not (CONSOLE_DIR / name).is_file():
+            logger.error("the console's files are missing in %s", CONSOLE_DIR,
+                         extra={"action": "console"})
+            raise ApiError(500, "console-missing",
+                           f"the console's files are not installed ({CONSOLE_DIR}); "
+                           "reinstall capcast with its package data")
+    body, media = await asyncio.to_thread(_console_file, name)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {**_CONSOLE_HEADERS, "ETag": etag}
+    if etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers, content_type=media, charset="utf-8")
+
+
 # -- the application ---------------------------------------------------------------------
 
 
@@ -1561,4 +1622,7 @@ def create_api_app(service: Service, *, metrics_registry: Metrics | None = None,
                        name="list_inventory")
     app.router.add_get(f"{API}/authorities", list_authorities, name="list_authorities")
     app.router.add_get(f"{API}/audit", list_audit, name="list_audit")
+    # The console: static files, no token needed to load them (the API calls need one).
+    app.router.add_get("/console", console, name="console")
+    app.router.add_get("/console/{file:[^/]*}", console, name="console_file")
     return app

@@ -321,6 +321,30 @@ def _paths(max_body_bytes: int, upload_max_bytes: int) -> dict[str, Any]:
             "tags": ["health"], "security": [],
             "responses": {"200": {"description": "Prometheus text exposition format",
                                   "content": {"text/plain": {"schema": _STR}}}}}},
+        "/console": {"get": {
+            "operationId": "console",
+            "summary": "The emergency managers' console (an HTML page, no token needed)",
+            "description": "Alerts, their map and jobs, cancel and drills in a browser. "
+                           "The page asks for a bearer token and sends it with its API "
+                           "calls; it keeps it in the tab's sessionStorage only.",
+            "tags": ["console"], "security": [],
+            "responses": {"200": {"description": "The page",
+                                  "content": {"text/html": {"schema": _STR}}},
+                          "304": {"description": "Not modified (If-None-Match)"}}}},
+        "/console/{file}": {"get": {
+            "operationId": "consoleFile",
+            "summary": "A static file of the console (script, style sheet)",
+            "description": "An empty name redirects to /console.",
+            "tags": ["console"], "security": [],
+            "parameters": [_param("file", "path", "The file's name, e.g. console.js",
+                                  {"type": "string",
+                                   "pattern": "^[A-Za-z0-9_-]*(\\.(html|js|css|svg))?$"})],
+            "responses": {"200": {"description": "The file", "content": {
+                media: {"schema": _STR}
+                for media in ("text/javascript", "text/css", "text/html", "image/svg+xml")}},
+                          "304": {"description": "Not modified (If-None-Match)"},
+                          "308": {"description": "/console/ redirects to /console"},
+                          "404": _use("NotFound")}}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "tags": ["meta"],
             "security": [],
@@ -523,7 +547,8 @@ def openapi_document(*, server_url: str | None = None, max_body_bytes: int = 1 <
             "responses": _responses(),
         },
         "tags": [{"name": n} for n in ("alerts", "drills", "jobs", "operators",
-                                       "authorities", "audit", "health", "meta")],
+                                       "authorities", "audit", "health", "meta",
+                                       "console")],
     }
     if server_url:
         document["servers"] = [{"url": server_url.rstrip("/")}]
