@@ -223,15 +223,16 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_INVALID
     folder = Path(args.data_dir) if args.data_dir else _default_dir()
     port = args.port if args.port is not None else (0 if args.once else 8080)
-    try:
-        return asyncio.run(_demo(args, out, alert=alert, alert_path=alert_path, folder=folder,
-                                 port=port))
-    except KeyboardInterrupt:
-        return EXIT_OK
+    from dispatcher.commands.serve import run_until_signalled
+
+    # SIGINT and SIGTERM set ``stop``: the service, the simulators and the embedded
+    # PostgreSQL are stopped in order instead of the process dying with them running.
+    return run_until_signalled(lambda stop: _demo(args, out, alert=alert, alert_path=alert_path,
+                                                  folder=folder, port=port, stop=stop))
 
 
 async def _demo(args: argparse.Namespace, out: TextIO, *, alert: Alert, alert_path: Path,
-                folder: Path, port: int) -> int:
+                folder: Path, port: int, stop: asyncio.Event) -> int:
     import shapely
     from aiohttp import web
 
@@ -306,7 +307,8 @@ async def _demo(args: argparse.Namespace, out: TextIO, *, alert: Alert, alert_pa
                     say(f"            admin     {tokens['demo_admin']}")
                     say(f"  try:      curl -H 'Authorization: Bearer {tokens['demo_admin']}' "
                         f"{url}/api/v1/alerts")
-                    await asyncio.Event().wait()
+                    await stop.wait()
+                    say("capcast demo stopped")
                     return EXIT_OK
                 finally:
                     await runner.cleanup()

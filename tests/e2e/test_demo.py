@@ -55,3 +55,41 @@ def test_demo_names_a_missing_alert_file(tmp_path: Path) -> None:
     result = demo("--data-dir", str(tmp_path / "demo"), "--alert", str(tmp_path / "nope.xml"))
     assert result.returncode == 1
     assert f"cannot read the alert {tmp_path / 'nope.xml'}" in result.stderr
+
+
+def test_demo_keeps_serving_until_sigterm_then_stops_everything(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    folder = tmp_path / "demo"
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("XDG_RUNTIME_DIR", "CAPCAST_DATABASE_URL", "CAPCAST_DATA_DIR")}
+    with subprocess.Popen([str(CAPCAST), "demo", "--data-dir", str(folder), "--port", "0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=environment) as process:
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            lines = []
+            deadline = time.monotonic() + 240
+            url = None
+            while time.monotonic() < deadline:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if "keeps running at" in line:
+                    url = line.split("keeps running at ")[1].split(" ")[0]
+                    break
+            assert url is not None, "".join(lines) + process.stderr.read()
+            with urllib.request.urlopen(f"{url}/readyz", timeout=10) as response:
+                assert response.status == 200
+            assert (folder / "postgres" / "postgres" / "postmaster.pid").exists()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    # The embedded PostgreSQL was stopped with the demo, not left behind.
+    assert not (folder / "postgres" / "postgres" / "postmaster.pid").exists()
