@@ -52,7 +52,13 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final, cast
 
-from gateways.errors import ConnectionLost, Expired, GatewayError, GatewayTimeout
+from gateways.errors import (
+    ConnectionLost,
+    Expired,
+    GatewayError,
+    GatewayTimeout,
+    LocalProtocolError,
+)
 from gateways.smpp import codec
 from gateways.smpp.codec import (
     BroadcastArea,
@@ -439,6 +445,9 @@ class _Link(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        # An enquire_link left unanswered on the previous connection must not make the
+        # first keepalive check of this one declare it dead.
+        self._enquire_sent = None
         self._lost.clear()
         self._writable.set()
         self._last_rx = asyncio.get_running_loop().time()
@@ -822,6 +831,7 @@ class _Link(asyncio.Protocol):
                 room = min(room, int(tokens))
             room = min(room, flush_at)
             batch: list[bytes] = []
+            blocked = False
             wall = clock()
             while len(batch) < room and work:
                 msg, index = work.popleft()
@@ -832,7 +842,16 @@ class _Link(asyncio.Protocol):
                     client._finish(msg, expired, self.name)
                     continue
                 msg.attempts += 1
-                seq, data = send_submit(msg.templates[index], msg.destination)
+                try:
+                    seq, data = send_submit(msg.templates[index], msg.destination)
+                except LocalProtocolError:
+                    # The session refuses it (its window shared with broadcast requests is
+                    # full, or the link is unbinding): the segment goes back to the front
+                    # of the queue for this or another link, never lost.
+                    msg.attempts -= 1
+                    work.appendleft((msg, index))
+                    blocked = True
+                    break
                 inflight[seq] = (msg, index, now)
                 batch.append(data)
             if rate:
@@ -841,6 +860,8 @@ class _Link(asyncio.Protocol):
                 transport.write(b"".join(batch))
                 stats["submitted"] += len(batch)
             client._taken()
+            if blocked and not batch:
+                await asyncio.sleep(0.01)
 
     async def unbind(self, timeout: float) -> None:
         """Unbind gracefully (waiting up to ``timeout`` for unbind_resp), then close."""

@@ -300,6 +300,9 @@ class Session:
         self._queued: deque[Event] = deque()
         #: sequence -> command_id of the requests sent and not yet answered.
         self._outstanding: dict[int, int] = {}
+        #: How many of them are unwindowed (enquire_link, bind, unbind): they never count
+        #: against the window, or a full window plus a keepalive would refuse a submit.
+        self._unwindowed = 0
         self._pending_bind: tuple[int, int] | None = None  # SMSC: (command_id, sequence)
         self.receipts = receipts if receipts is not None else ReceiptTracker()
 
@@ -323,7 +326,7 @@ class Session:
     @property
     def window_free(self) -> int:
         """How many windowed requests may be sent now."""
-        return max(0, self.window - len(self._outstanding))
+        return max(0, self.window - (len(self._outstanding) - self._unwindowed))
 
     @property
     def is_bound(self) -> bool:
@@ -340,7 +343,18 @@ class Session:
 
     def forget_outstanding(self, sequence: int) -> bool:
         """Stop waiting for the response to ``sequence`` (a response timeout); True if known."""
-        return self._outstanding.pop(sequence, None) is not None
+        return self._pop_outstanding(sequence) is not None
+
+    def _pop_outstanding(self, sequence: int) -> int | None:
+        command_id = self._outstanding.pop(sequence, None)
+        if command_id in _UNWINDOWED:
+            self._unwindowed -= 1
+        return command_id
+
+    def _put_outstanding(self, sequence: int, command_id: int) -> None:
+        if command_id in _UNWINDOWED:
+            self._unwindowed += 1
+        self._outstanding[sequence] = command_id
 
     # -- sending -------------------------------------------------------------------------
 
@@ -369,7 +383,7 @@ class Session:
         if pdu.sequence == 0:
             pdu = replace(pdu, sequence=self._sequence.next_sequence())
         data = codec.encode(pdu)
-        self._outstanding[pdu.sequence] = command_id
+        self._put_outstanding(pdu.sequence, command_id)
         if isinstance(pdu, Bind):
             self.state = State.BINDING
         elif isinstance(pdu, Unbind):
@@ -394,7 +408,8 @@ class Session:
             if state not in needed:
                 raise LocalProtocolError(f"cannot send {pdu.command} in state {state.value}",
                                          link=self.name)
-        if command_id not in _UNWINDOWED and len(self._outstanding) >= self.window:
+        if (command_id not in _UNWINDOWED
+                and len(self._outstanding) - self._unwindowed >= self.window):
             raise LocalProtocolError(f"window of {self.window} is full", link=self.name)
 
     def _before_response(self, pdu: Pdu, command_id: int) -> None:
@@ -418,7 +433,7 @@ class Session:
         if not self._can_transmit:
             raise LocalProtocolError(f"cannot submit in state {self.state.value}", link=self.name)
         outstanding = self._outstanding
-        if len(outstanding) >= self.window:
+        if len(outstanding) - self._unwindowed >= self.window:
             raise LocalProtocolError(f"window of {self.window} is full", link=self.name)
         seq = self._sequence.next_sequence()
         outstanding[seq] = _SUBMIT_SM
@@ -531,10 +546,10 @@ class Session:
     def _submit_sm_resp(self, buf: bytearray, start: int, end: int, status: int,
                         sequence: int) -> Event | None:
         """The hot path of an ESME: one submit_sm_resp, without the general decoder."""
-        expected = self._outstanding.pop(sequence, None)
+        expected = self._pop_outstanding(sequence)
         if expected != _SUBMIT_SM:
             if expected is not None:
-                self._outstanding[sequence] = expected
+                self._put_outstanding(sequence, expected)
             return self._violation(f"submit_sm_resp for sequence {sequence}, which is not an "
                                    "outstanding submit_sm", command_id=_SUBMIT_SM_RESP,
                                    sequence=sequence, status=status, reply=None)
@@ -568,7 +583,7 @@ class Session:
         except PduDecodeError as exc:
             if command_id & RESPONSE_BIT:
                 # A broken response still answers its request: free the window slot.
-                self._outstanding.pop(sequence, None)
+                self._pop_outstanding(sequence)
                 return self._violation(str(exc), command_id=command_id, sequence=sequence,
                                        status=_RSYSERR, reply=None)
             reply = codec.response_for(command_id, sequence=sequence, status=exc.status)
@@ -579,11 +594,11 @@ class Session:
         return self._request(pdu, command_id, sequence)
 
     def _response(self, pdu: Pdu, command_id: int, sequence: int) -> Event | None:
-        expected = self._outstanding.pop(sequence, None)
+        expected = self._pop_outstanding(sequence)
         if expected is None or (command_id != expected | RESPONSE_BIT
                                 and command_id != _GENERIC_NACK):
             if expected is not None:
-                self._outstanding[sequence] = expected
+                self._put_outstanding(sequence, expected)
             return self._violation(
                 f"{codec.command_name(command_id)} for sequence {sequence}, which has no "
                 "outstanding request of that kind", command_id=command_id, sequence=sequence,

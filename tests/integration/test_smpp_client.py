@@ -345,3 +345,28 @@ async def test_persistent_throttling_backs_off_exponentially_then_gives_up() -> 
     assert outcome.command_status == 0x58 and "gave up" in (outcome.error or "")
     assert sim.stats().throttled == 4 == outcome.attempts
     assert elapsed >= 0.02 + 0.04 + 0.08  # each pause twice the last
+
+
+async def test_link_recovers_after_a_stall_that_left_an_enquire_link_unanswered() -> None:
+    # The enquire_link outstanding when the stalled link was declared dead must not make
+    # every later connection "dead" at its first keepalive check (the link never came back).
+    async with SmscSimulator(SmscConfig(port=0)) as sim:
+        link = LinkConfig(host="127.0.0.1", port=sim.port, system_id="x", password="y",
+                          enquire_link_interval=0.3, response_timeout=0.3,
+                          reconnect_initial=0.05, reconnect_max=0.2)
+        client = SmppClient([link])
+        await client.start(wait_bound=5.0)
+        try:
+            sim.configure(response_delay=1.0)  # enquire_link_resp comes too late: dead link
+            await asyncio.sleep(1.2)
+            sim.configure(response_delay=0.0)  # recovered
+            await asyncio.sleep(0.5)
+            binds_after_recovery = sim.stats().binds
+            await asyncio.sleep(2.0)
+            assert sim.stats().binds == binds_after_recovery, "the link keeps dying"
+            assert sim.bound_connections == 1
+            outcome = await client.send(SmsMessage(reference="r1", source="CAPCAST",
+                                                   destination="+4917012345", text="ok"))
+            assert outcome.status is OutcomeStatus.ACCEPTED
+        finally:
+            await client.close()

@@ -153,6 +153,29 @@ def test_window_is_enforced_locally() -> None:
     esme.send(EnquireLink())  # keepalive is never held back by the window
 
 
+def test_an_outstanding_enquire_link_takes_no_window_slot() -> None:
+    # A keepalive sent while the window had room must not make a later submit "overflow"
+    # the window: the client counts only its submits, and a refused submit was lost.
+    esme, smsc = bound_pair(window=2)
+    template = codec.SubmitTemplate(SubmitSm(short_message=b"x"))
+    esme.send(EnquireLink())
+    assert esme.window_free == 2 and esme.outstanding == 1
+    esme.send_submit(template, b"1")
+    esme.send(SubmitSm(destination_addr="2"))
+    assert esme.window_free == 0 and esme.outstanding == 3
+    with pytest.raises(LocalProtocolError, match="window"):
+        esme.send_submit(template, b"3")
+    # The enquire_link_resp frees no window slot; a submit_sm_resp does.
+    sequences = esme.outstanding_sequences()
+    (ping,) = [seq for seq, command in sequences.items() if command == 0x15]
+    esme.receive_data(codec.encode(codec.EnquireLinkResp(sequence=ping)))
+    events(esme)
+    assert esme.window_free == 0 and esme.outstanding == 2
+    assert esme.forget_outstanding(next(iter(esme.outstanding_sequences())))
+    assert esme.window_free == 1
+    del smsc
+
+
 def test_local_misuse_raises() -> None:
     esme = Session(role=Role.ESME)
     with pytest.raises(LocalProtocolError):
