@@ -364,7 +364,9 @@ class SmppSmsPort:
         receipt_timeout: Seconds to wait for outstanding receipts after the last
             submission; receipts later than that reach only the client's
             ``on_outcome`` callback.
-        batch_size: Submissions recorded (and settled) per database round trip.
+        batch_size: Submissions recorded (and settled) per database round trip; also
+            how far recording runs ahead of sending, so it bounds what a database
+            outage can leave in doubt (and send twice on the retry).
         cell_chunk: Cells per presence look-up (bounds what one look-up holds).
         bind_timeout: Seconds to wait for a bound link before giving the attempt up.
         max_tracked_receipts: Messages remembered, while their receipts are due, to
@@ -375,7 +377,7 @@ class SmppSmsPort:
     def __init__(self, client: SmppClient, *, store: Store, queue: Queue, source: str,
                  clock: Callable[[], datetime] = _utcnow,
                  presence_max_age: timedelta | None = None, registered_delivery: bool = True,
-                 receipt_timeout: float = 5.0, batch_size: int = 1000, cell_chunk: int = 1000,
+                 receipt_timeout: float = 5.0, batch_size: int = 256, cell_chunk: int = 1000,
                  bind_timeout: float = 10.0, max_tracked_receipts: int = 250_000) -> None:
         if batch_size < 1 or cell_chunk < 1:
             raise ValueError("batch_size and cell_chunk must be at least 1")
@@ -516,11 +518,15 @@ class SmppSmsPort:
                     await self._record_receipts(job, receipts)
                     run.receipts += len(receipts)
         except BaseException:
-            # An error or a cancellation: read no further recipients (the client has no
-            # public way to stop a bulk job's producer; what it queued is still sent).
-            producer = bulk._task
-            if producer is not None:
-                producer.cancel()
+            # An error (the database gone while settling) or a cancellation (lease lost):
+            # read no further recipients and drop what is queued but not sent, so a retry
+            # re-sends only what was really in flight, not the whole recorded batch.
+            dropped = self.client.cancel_bulk(bulk)
+            if dropped:
+                logger.warning("job %s: %d queued message(s) dropped, not sent; a retry "
+                               "sends them", job.key, dropped,
+                               extra={"action": "smpp_sms_dropped", "job": job.key,
+                                      "dropped": dropped})
             raise
         logger.info("job %s: %s sent to %d of %d recipient(s)", job.key, text.language,
                     run.accepted, run.recipients,

@@ -1211,6 +1211,30 @@ class SmppClient:
             self._produce(job, recipients, templates, expires, registered_delivery))
         return job
 
+    def cancel_bulk(self, job: BulkJob) -> int:
+        """Stop ``job``: read no more recipients and drop its messages not yet sent.
+
+        A message with a segment already submitted is left to finish (half a
+        concatenated SMS is worse than a whole one). Returns how many messages
+        were dropped; they get no outcome. Their caller, which stops reading
+        the job, can send them again later without a duplicate.
+        """
+        if job._task is not None:
+            job._task.cancel()
+        dropped = 0
+        kept: deque[_Work] = deque()
+        for msg, index in self._work:
+            if msg.job is job and not msg.done and msg.attempts == 0 \
+                    and msg.pending == len(msg.templates):
+                msg.done = True
+                dropped += 1
+                continue
+            kept.append((msg, index))
+        self._work.clear()
+        self._work.extend(kept)
+        self._space_event.set()
+        return dropped
+
     def _forget_job(self, reference: str) -> None:
         self._jobs.pop(reference, None)
 

@@ -370,3 +370,27 @@ async def test_link_recovers_after_a_stall_that_left_an_enquire_link_unanswered(
             assert outcome.status is OutcomeStatus.ACCEPTED
         finally:
             await client.close()
+
+
+async def test_cancelled_bulk_sends_nothing_more_than_what_was_in_flight() -> None:
+    async with SmscSimulator(SmscConfig(port=0, tps=400, dlr_delay=None)) as sim:
+        client = SmppClient([link(sim.port, window=8, tps=300.0)])
+        await client.start(wait_bound=5.0)
+        try:
+            bulk = client.submit_bulk(text="cancel me", source="CAPCAST",
+                                      recipients=[f"+4917{n:07d}" for n in range(3000)],
+                                      registered_delivery=False)
+            seen = 0
+            async for _ in bulk:
+                seen += 1
+                if seen == 100:
+                    break
+            dropped = client.cancel_bulk(bulk)
+            at_cancel = sim.stats().submitted
+            await asyncio.sleep(1.0)
+            after = sim.stats().submitted
+            # Only the window in flight at the cancel may still arrive.
+            assert after - at_cancel <= 8, (at_cancel, after)
+            assert dropped > 0 and after + dropped <= 3000
+        finally:
+            await client.close()
