@@ -42,6 +42,7 @@ from cap.signature import TrustStore, load_trust_store
 from dispatcher import config as cfg
 from dispatcher.config import Settings
 from dispatcher.embedded import EmbeddedPostgres
+from dispatcher.errors import DatabaseUnavailable
 from dispatcher.pipeline import AuthorityPolicy, Ingest, JurisdictionPolicy
 from dispatcher.planner import (
     GatewayKind,
@@ -470,14 +471,22 @@ async def run_workers(workers: Sequence[Worker], stop: asyncio.Event) -> None:
     async def guarded(worker: Worker) -> None:
         delay = 0.5
         while not stop.is_set():
+            failed = True
             try:
                 await worker.run(stop)
+                failed = False
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable as exc:
+                # An outage, not a bug: say so without a traceback, and try again.
+                logger.warning("worker %s: %s; retrying in %.1f s", worker.worker_id, exc,
+                               delay, extra={"action": "worker_database_unavailable",
+                                             "worker": worker.worker_id})
             except Exception:
                 logger.exception("worker %s crashed; restarting in %.1f s", worker.worker_id,
                                  delay, extra={"action": "worker_crash",
                                                "worker": worker.worker_id})
+            if failed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 30.0)

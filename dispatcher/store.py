@@ -625,6 +625,11 @@ def translate_error(exc: BaseException, *, operation: str,
         detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
         return StoreError(f"{operation}: {_describe(exc)}{detail} [SQLSTATE {exc.sqlstate}]",
                           operation=operation, url=url, sqlstate=exc.sqlstate)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # What a connection that broke mid-operation raises on its next use (seen while
+        # PostgreSQL restarts): "cannot switch to state N; another operation is in progress".
+        return DatabaseUnavailable(f"{operation}: the connection to {where} broke "
+                                   f"({_describe(exc)})", operation=operation, url=url)
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
         return DatabaseUnavailable(f"{operation}: the connection to {where} is closed "
                                    f"({_describe(exc)})", operation=operation, url=url)
