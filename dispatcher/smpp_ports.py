@@ -337,6 +337,11 @@ class _SmsPass:
     retry: int = 0
     expired: int = 0
     receipts: int = 0
+    #: submit_sm PDUs sent again for this pass's messages (throttling, lost answers).
+    resubmitted: int = 0
+    #: ESME_RTHROTTLED / ESME_RMSGQFUL answers on the operator's links during the pass
+    #: (the links are shared, so other jobs running at once are counted too).
+    link_throttled: int = 0
     #: Stopped recording new recipients: the job's expiry passed.
     expired_early: bool = False
     last_status: int | None = None
@@ -347,6 +352,7 @@ class _SmsPass:
                 "skipped": self.skipped, "accepted": self.accepted, "rejected": self.rejected,
                 "unconfirmed": self.unconfirmed, "failed": self.retry,
                 "expired": self.expired, "receipts": self.receipts,
+                "resubmitted": self.resubmitted, "link_throttled": self.link_throttled,
                 "errors": dict(sorted(self.errors.items(), key=lambda kv: -kv[1])[:10])}
 
 
@@ -454,6 +460,7 @@ class SmppSmsPort:
                          since: datetime | None) -> _SmsPass:
         """One text to every recipient not done yet: record, submit, settle, in batches."""
         run = _SmsPass(language=text.language)
+        throttled_before = sum(link.throttled for link in self.client.stats())
         prefix = f"sms:{text.language}:"
         segments = text.segments_preview.count
         # Message n of the bulk job is the n-th recipient yielded: its submission id.
@@ -503,6 +510,7 @@ class SmppSmsPort:
                 receipts: list[tuple[str, Receipt]] = []
                 for outcome in batch:
                     if isinstance(outcome, SubmitOutcome):
+                        run.resubmitted += max(0, outcome.attempts - outcome.segments)
                         n = int(outcome.reference.rpartition("/")[2])
                         result = self._settlement(in_flight.pop(n), outcome, run)
                         if result is not None:
@@ -528,6 +536,8 @@ class SmppSmsPort:
                                extra={"action": "smpp_sms_dropped", "job": job.key,
                                       "dropped": dropped})
             raise
+        run.link_throttled = sum(link.throttled for link in self.client.stats()) \
+            - throttled_before
         logger.info("job %s: %s sent to %d of %d recipient(s)", job.key, text.language,
                     run.accepted, run.recipients,
                     extra={"action": "smpp_sms_pass", "job": job.key, **run.to_json()})

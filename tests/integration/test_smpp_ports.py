@@ -347,6 +347,13 @@ async def test_sms_throttled_by_the_smsc_still_completes(store: Store, queue: Qu
     latest = {s.item: s.status for s in await queue.submissions(job.id)
               if s.status is SubmissionStatus.ACKNOWLEDGED}
     assert len(latest) == len(inside)
+    # The job's record shows the throttling it went through: in the attempts' results
+    # and in the submissions that failed for it.
+    [details] = (done.result or {})["details"]
+    failed = [s for s in await queue.submissions(job.id) if s.status is SubmissionStatus.FAILED]
+    assert {"resubmitted", "link_throttled"} <= set(details)
+    assert details["link_throttled"] > 0 or any("ESME_RTHROTTLED" in (s.error or "")
+                                                for s in failed), (details, done.last_error)
 
 
 async def test_sms_link_dropped_mid_job(store: Store, queue: Queue,
