@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -336,6 +337,7 @@ class Worker:
         """Run jobs until ``stop`` is set: woken by NOTIFY, due retries and polling."""
         async with self.queue.listen(self.kinds, poll_interval=self.poll_interval) as wakeups:
             stopping = asyncio.create_task(stop.wait())
+            swept = time.monotonic()
             try:
                 while not stop.is_set():
                     woke = asyncio.ensure_future(anext(wakeups))
@@ -349,9 +351,13 @@ class Worker:
                     why = woke.result()
                     if why in (Wakeup.STARTED, Wakeup.POLL, Wakeup.RECONNECTED):
                         await self.queue.housekeeping()
-                    # Drain: keep claiming while there is work.
+                        swept = time.monotonic()
+                    # Drain: keep claiming while there is work, and keep sweeping while
+                    # draining, so a dead worker's job is not left until this one is idle.
                     while not stop.is_set() and await self.run_once() > 0:
-                        pass
+                        if time.monotonic() - swept >= self.poll_interval:
+                            await self.queue.housekeeping()
+                            swept = time.monotonic()
             finally:
                 stopping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

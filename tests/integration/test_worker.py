@@ -363,3 +363,50 @@ async def test_lost_answer_then_409_from_another_alert_still_fails(
     mid = on_air.payload["message_identifiers"][0]
     assert sim.messages[mid].message.serial_number == \
         SerialNumber.from_json(on_air.payload["serial_number"]).pack()
+
+
+async def test_a_dead_workers_job_is_taken_back_while_this_worker_is_busy(
+        store: Store, queue: Queue) -> None:
+    # The sweep that takes back expired leases must also run while a worker drains a long
+    # backlog, not only once it is idle: else a crashed worker's job waits for the backlog.
+    names = [f"g{i}" for i in range(8)]
+    sims = [CbcSimulator(dialect=Dialect.CAPCAST, create_delay=0.35) for _ in names]
+    dead_sim = CbcSimulator(dialect=Dialect.CAPCAST)
+    for s in [*sims, dead_sim]:
+        await s.start()
+    clients = [client(s) for s in sims]
+    dead_client = client(dead_sim)
+    try:
+        orphan_alert = await accept(ingest(store, ["dead"]), alert(suffix=b"901"))
+        [orphan] = await queue.claim("crashed-worker", limit=1, lease_seconds=1.0)
+        assert orphan.alert_id == orphan_alert
+        backlog_alert = await accept(ingest(store, names), alert(suffix=b"902"))
+        ports: dict[tuple[str, str], GatewayPort] = {
+            (OPERATOR, n): CbcRestPort(c) for n, c in zip(names, clients, strict=True)}
+        ports[(OPERATOR, "dead")] = CbcRestPort(dead_client)
+        w = Worker(queue=queue, gateways=ports, worker_id="busy", concurrency=1,
+                   poll_interval=0.3, lease_seconds=10.0)
+        stop = asyncio.Event()
+        running = asyncio.create_task(w.run(stop))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        taken_back = None
+        while loop.time() - started < 20:
+            if taken_back is None and (await queue.get_job(orphan.id)).lease_owner \
+                    != "crashed-worker":
+                taken_back = loop.time() - started
+            backlog = await jobs_of(store, backlog_alert)
+            if taken_back is not None and all(j.state.finished for j in backlog):
+                break
+            await asyncio.sleep(0.05)
+        backlog_done = loop.time() - started
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    finally:
+        for c in [*clients, dead_client]:
+            await c.close()
+        for s in [*sims, dead_sim]:
+            await s.stop()
+    assert taken_back is not None
+    # The backlog takes about 8 x 0.35 s; the orphan is taken back soon after its 1 s lease.
+    assert taken_back < 2.0 < backlog_done, (taken_back, backlog_done)
