@@ -588,12 +588,12 @@ LIMIT 1;
 
 -- name: live_message_codes
 -- Message codes of broadcasts that may be on the air at $1: created or replaced (or about
--- to be) and not yet expired. A new alert chain takes a code outside this set, or handsets
--- would drop its broadcast as a repeat of another one (TS 23.041 duplicate detection).
-SELECT DISTINCT (payload -> 'serial_number' ->> 'msg_code')::integer AS code
-FROM jobs
-WHERE kind IN ('cbc-rest', 'smpp-broadcast')
-  AND payload ->> 'action' IN ('create', 'replace')
-  AND state IN ('queued', 'running', 'succeeded')
-  AND (expires_at IS NULL OR expires_at > $1)
-  AND jsonb_typeof(payload -> 'serial_number') = 'object';
+-- to be), not yet expired, of an alert not cancelled. A new alert chain takes a code
+-- outside this set, or handsets would drop its broadcast as a repeat of another one
+-- (TS 23.041 duplicate detection). An Update's replace keeps its chain's code in use.
+SELECT DISTINCT j.message_code AS code
+FROM jobs j JOIN alerts a ON a.id = j.alert_id
+WHERE j.message_code IS NOT NULL
+  AND j.state IN ('queued', 'running', 'succeeded')
+  AND (j.expires_at IS NULL OR j.expires_at > $1)
+  AND a.state NOT IN ('cancelled', 'expired');

@@ -139,6 +139,12 @@ CREATE TABLE jobs (
     created_at timestamptz NOT NULL DEFAULT now(),
     started_at timestamptz,
     finished_at timestamptz,
+    -- The message code a create or replace puts on the air (migration 0003): a new
+    -- alert chain takes a code no live broadcast uses.
+    message_code integer GENERATED ALWAYS AS (
+        CASE WHEN payload ->> 'kind' IN ('cbc-rest', 'smpp-broadcast')
+                  AND payload ->> 'action' IN ('create', 'replace')
+             THEN (payload -> 'serial_number' ->> 'msg_code')::integer END) STORED,
     CONSTRAINT jobs_attempts_check CHECK (attempts >= 0 AND max_attempts > 0),
     CONSTRAINT jobs_lease_check CHECK (
         (state = 'running') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
@@ -147,6 +153,8 @@ CREATE INDEX jobs_claim_idx ON jobs (priority DESC, next_attempt_at, id) WHERE s
 CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_expiry_idx ON jobs (expires_at) WHERE state IN ('queued', 'running');
 CREATE INDEX jobs_alert_idx ON jobs (alert_id);
+CREATE INDEX jobs_live_code_idx ON jobs (message_code)
+    WHERE message_code IS NOT NULL AND state IN ('queued', 'running', 'succeeded');
 CREATE INDEX jobs_lock_queued_idx ON jobs (lock_key, id)
     WHERE state = 'queued' AND lock_key IS NOT NULL;
 -- Jobs that share a lock key run one at a time, in the order they were created.

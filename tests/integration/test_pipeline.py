@@ -270,3 +270,19 @@ async def test_a_new_chain_never_takes_a_message_code_another_broadcast_has_on_t
         codes.append(detail.alert.plan["serial_number"]["msg_code"])
     assert codes[0] == wanted
     assert codes[1] != wanted
+
+    # Once the first is cancelled its code is free again for a new chain.
+    cancel = (DWD.replace(original.encode(), b"cancel-first")
+              .replace(b"<sent>2015-07-22T09:24:00+00:00</sent>",
+                       b"<sent>2015-07-22T09:50:00+00:00</sent>")
+              .replace(b"<msgType>Alert</msgType>", b"<msgType>Cancel</msgType>")
+              .replace(b"<scope>Public</scope>",
+                       b"<scope>Public</scope><references>CAP@dwd.de,first,"
+                       b"2015-07-22T09:24:00+00:00</references>"))
+    assert (await submit(pipeline, cancel)).outcome is IngestOutcome.ACCEPTED
+    another = next(f"third-{n}" for n in range(100_000)
+                   if message_code_for(SENDER, f"third-{n}") == wanted)
+    result = await submit(pipeline, DWD.replace(original.encode(), another.encode()))
+    detail = await store.get_alert_detail(result.alert_id)
+    assert detail.alert.plan is not None
+    assert detail.alert.plan["serial_number"]["msg_code"] == wanted
