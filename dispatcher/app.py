@@ -292,7 +292,11 @@ def targeting_policy(settings: Settings) -> TargetingPolicy:
         min_overlap=settings.targeting.min_overlap,
         overrides={op.name: op.targeting.min_overlap for op in settings.operators
                    if op.targeting.min_overlap != settings.targeting.min_overlap},
-        geocodes=GeocodeUse(settings.targeting.geocodes.value))
+        geocodes=GeocodeUse(settings.targeting.geocodes.value),
+        # Overlap statistics at min_overlap 0 cost a clip per targeted cell on the way to
+        # the first PDU (tens of ms for a large area); the targeting report endpoint
+        # computes them when someone asks.
+        overlap_stats=False)
 
 
 def plan_options(settings: Settings) -> PlanOptions:

@@ -39,6 +39,7 @@ from cap.xml import DEFAULT_MAX_BYTES
 from dispatcher.planner import (
     AlertHistory,
     OperatorPlanInput,
+    Plan,
     PlanError,
     PlannedJob,
     PlanOptions,
@@ -122,6 +123,18 @@ class IngestResult:
 def _finding(f: Finding) -> dict[str, str]:
     return {"code": f.code, "path": f.path, "message": f.message,
             "severity": "error" if f.is_error else "warning"}
+
+
+def _plan_summary(the_plan: Plan) -> dict[str, Any]:
+    """The plan as the alert keeps it: each job's cells counted, not listed again.
+
+    The jobs table holds every job's full payload; repeating tens of thousands of
+    cell ids in the alert row doubled what the commit writes and each read decodes.
+    """
+    data = the_plan.to_json()
+    for job in data["jobs"]:
+        job["cell_count"] = len(job.pop("cells"))
+    return data
 
 
 def _polygons(geometry: BaseGeometry) -> tuple[Polygon, ...]:
@@ -323,7 +336,7 @@ class Ingest:
         plan_flags = ["references-unknown"] if the_plan.references_unknown else []
         with step("commit"):
             return await self._store.accept_alert_with_jobs(
-                alert_id, jobs, plan=the_plan.to_json(), flags=plan_flags,
+                alert_id, jobs, plan=_plan_summary(the_plan), flags=plan_flags,
                 stop_alerts=referenced if history is not None else ())
 
     # -- steps ---------------------------------------------------------------------------

@@ -772,7 +772,8 @@ class _Targeted:
 
 def _summary(op: OperatorPlanInput, result: TargetResult | None, min_overlap: float,
              stats: bool) -> _Targeted:
-    ids: tuple[str, ...] = tuple(str(c) for c in result.cell_ids) if result is not None else ()
+    # tolist() makes the Python strings in C, several times faster than str() per cell.
+    ids: tuple[str, ...] = tuple(result.cell_ids.tolist()) if result is not None else ()
     network = op.whole_network
     whole = bool(ids) and network is not None and len(ids) == network
     values: dict[str, Any] = {}
