@@ -486,19 +486,59 @@ class Queue(PoolClient):
         Among the submissions of ``operator``'s ``gateway`` whose item is
         ``create:``, ``replace:``, ``cancel:`` or ``stop:`` + ``message_identifier``
         (the items of :class:`~dispatcher.worker.CbcRestPort` and the SMPP
-        broadcast port), the one sent last. When its ``details["operation"]``
-        is ``create`` or ``replace`` that broadcast is on the air and its
-        ``message_id`` is the peer's id of it (the SMSC message id of a
-        ``broadcast_sm``); a ``cancel`` or ``stop`` means nothing is.
-        ``message_code`` (bits 4-13 of the serial number) keeps to one alert
-        chain, ``serial_number`` to one version of it; ``exclude_job`` leaves a
-        job's own submissions out.
+        broadcast port, which may add ``#<part>`` and ``@<id>``), the one sent
+        last. When its ``details["operation"]`` is ``create`` or ``replace``
+        that broadcast is on the air and its ``message_id`` is the peer's id of
+        it (the SMSC message id of a ``broadcast_sm``); a ``cancel`` or ``stop``
+        means nothing is. An SMPP broadcast may be on the air in several parts
+        (several ``broadcast_sm``): this is one of them, see
+        :meth:`broadcast_parts_on_air` for all. ``message_code`` (bits 4-13 of
+        the serial number) keeps to one alert chain, ``serial_number`` to one
+        version of it; ``exclude_job`` leaves a job's own submissions out.
         """
         async with self._connection("latest_broadcast_submission") as conn:
             row = await conn.fetchrow(sql.query("latest_broadcast_submission"), operator,
                                       gateway, message_identifier, message_code, serial_number,
                                       exclude_job)
         return Submission.from_row(row) if row is not None else None
+
+    async def broadcast_parts_on_air(self, *, operator: str, gateway: str,
+                                     message_identifier: int, message_code: int | None = None,
+                                     serial_number: int | None = None,
+                                     exclude_job: int | None = None,
+                                     ) -> tuple[Submission, ...] | None:
+        """Every part of one SMPP broadcast version still on the air, in the order sent.
+
+        Among the acknowledged submissions of ``operator``'s ``smpp-broadcast``
+        ``gateway`` about ``message_identifier`` (items ``create:``,
+        ``replace:``, ``cancel:``, ``stop:`` + the identifier, with or without a
+        ``#<part>`` / ``@<id>`` suffix) that pass the filters, the *version* is
+        the job of the latest ``create`` or ``replace``. Its parts on the air are
+        its acknowledged ``create`` / ``replace`` submissions of the identifier
+        (``message_id``: the SMSC message id of each ``broadcast_sm``) that no
+        acknowledged ``cancel`` or ``stop`` sent later names (those settle with
+        the id of the broadcast they stopped). Only the latest version counts:
+        a replace cancels all of the one before it before it broadcasts.
+
+        Filters, as for :meth:`latest_broadcast_submission`: ``message_code``
+        one alert chain, ``serial_number`` one version of it; ``exclude_job``
+        leaves a job's own submissions out, its cancels and stops included (so
+        that a retry of that job gets the same parts again).
+
+        Returns:
+            None when no acknowledged request passes the filters at all (nothing
+            to go by); an empty tuple when some do but no part is on the air
+            (all cancelled or stopped, or no create or replace among them).
+
+        """
+        async with self._connection("broadcast_parts_on_air") as conn:
+            rows = await conn.fetch(sql.query("broadcast_parts_on_air"), operator, gateway,
+                                    message_identifier, message_code, serial_number,
+                                    exclude_job)
+        if not rows:
+            return None
+        # One row of NULLs stands for "requests matched, no part on the air".
+        return tuple(Submission.from_row(r) for r in rows if r["id"] is not None)
 
 
 class Listener:

@@ -8,21 +8,37 @@ SMSC's answer afterwards, never sent again once acknowledged or rejected
 lease therefore re-sends at most the requests that were in flight.
 
 :class:`SmppBroadcastPort` (``smpp-broadcast`` jobs)
-    create: one ``broadcast_sm`` per message identifier (item
-    ``create:<identifier>``) to the job's cells (alias-format broadcast areas),
-    the identifier in ``broadcast_content_type`` (network GSM), the repetition
-    as ``broadcast_rep_num`` / ``broadcast_frequency_interval`` and the job's
-    expiry as validity period. SMPP 5.0 has no replace: a replace cancels the
-    broadcast of the chain on the air (item ``cancel:<identifier>``: the
-    message id the SMSC gave the latest acknowledged create or replace with
-    the same message identifier and message code on this gateway, see
-    :meth:`dispatcher.queue.Queue.latest_broadcast_submission`) and then
-    broadcasts the new version (item ``replace:<identifier>``). A stop cancels
-    the broadcast with the job's serial number (item ``stop:<identifier>``);
-    an id the SMSC does not know (any more) counts as stopped. SMPP cancels a
-    broadcast whole: a stop for some cells of a broadcast stops it everywhere,
-    which is harmless for an Update (its replace has already cancelled that
-    broadcast, or will) and is the only thing SMPP can do otherwise.
+    create: ``broadcast_sm`` per message identifier to the job's cells
+    (alias-format broadcast areas), the identifier in ``broadcast_content_type``
+    (network GSM), the repetition as ``broadcast_rep_num`` /
+    ``broadcast_frequency_interval`` and the job's expiry as validity period.
+    Each broadcast_area_identifier TLV takes about twenty octets, and SMSCs
+    refuse PDUs over 64 KiB (ESME_RINVCMDLEN, and the link is dropped): the
+    cells of one identifier are split, in the job's order, into as many
+    ``broadcast_sm`` *parts* as needed to keep each PDU within
+    ``max_pdu_bytes``. One part is item ``create:<identifier>``, as it always
+    was; several are items ``create:<identifier>#<part>`` (``#1`` …), each its
+    own submission recorded before it is sent and settled with its SMSC message
+    id, so a retry sends only the parts not acknowledged. The split depends
+    only on the job and ``max_pdu_bytes`` (keep that setting between the
+    attempts of a job). SMPP 5.0 has no replace: a replace cancels every part
+    of the chain's version on the air (the parts acknowledged for the latest
+    create or replace with the same message identifier and message code on this
+    gateway and not cancelled since, see
+    :meth:`dispatcher.queue.Queue.broadcast_parts_on_air`; one item
+    ``cancel:<identifier>`` per part, with the part's ``#<part>`` suffix) and
+    then broadcasts the new version's parts (items ``replace:<identifier>``,
+    ``replace:<identifier>#<part>``). A stop cancels every part on the air of
+    the version with the job's serial number (items ``stop:<identifier>``, with
+    the part's suffix), or, when nothing was ever acknowledged with that serial
+    number, of the chain's latest version. A cancel or stop of a part that was
+    acknowledged twice (a late answer to an attempt in doubt) names the second
+    broadcast ``@<SMSC message id>`` too. An id the SMSC does not know (any
+    more) counts as stopped. SMPP cancels a broadcast whole: a stop for some
+    cells of a broadcast stops all its parts everywhere, which is harmless for
+    an Update (its replace has already cancelled that version, or will; the
+    stop never reaches the new version, which has another serial number) and
+    is the only thing SMPP can do otherwise.
 
 :class:`SmppSmsPort` (``smpp-sms`` jobs)
     The recipients are the subscribers the operator reports present in the
@@ -40,8 +56,10 @@ Submission details, as :class:`~dispatcher.worker.CbcRestPort` keeps them:
 ``operation``, ``message_id`` (the CBS message identifier), ``serial_number``
 (packed), ``cells`` (how many), ``endpoint`` (the SMSC's ``host:port``); the
 SMSC's own message id goes into the submission's ``message_id`` when it is
-settled. SMS submissions keep ``operation``, ``language``, ``recipient``,
-``cell``, ``segments`` and ``endpoint``.
+settled. A broadcast part adds ``part`` and ``parts`` (``cells`` counts the
+part's cells); a cancel or stop adds ``smsc_message_id`` (the broadcast it
+stops) and ``part``. SMS submissions keep ``operation``, ``language``,
+``recipient``, ``cell``, ``segments`` and ``endpoint``.
 """
 
 from __future__ import annotations
@@ -59,9 +77,27 @@ from dispatcher.queue import NewSubmission, Queue, SubmissionResult
 from dispatcher.store import Store, Submission, SubmissionStatus
 from dispatcher.worker import DEFAULT_REPETITION_SECONDS, JobOutcome, Submissions
 from gateways.compose import BroadcastText, SmsText
-from gateways.errors import ConnectionLost, Expired, GatewayError, GatewayTimeout
-from gateways.smpp.client import OutcomeStatus, Receipt, SmppClient, SubmitOutcome
-from gateways.smpp.codec import BroadcastContentType, MessageState
+from gateways.errors import (
+    ConnectionLost,
+    Expired,
+    GatewayError,
+    GatewayTimeout,
+    LocalProtocolError,
+)
+from gateways.smpp import codec
+from gateways.smpp.client import (
+    OutcomeStatus,
+    Receipt,
+    SmppClient,
+    SubmitOutcome,
+    address_ton_npi,
+)
+from gateways.smpp.codec import (
+    BroadcastArea,
+    BroadcastContentType,
+    BroadcastFrequencyInterval,
+    MessageState,
+)
 from gateways.smpp.errors import (
     BroadcastCancelFailed,
     BroadcastQueryFailed,
@@ -69,6 +105,7 @@ from gateways.smpp.errors import (
     error_for_status,
 )
 from gateways.smpp.errors import is_retryable as status_retryable
+from gateways.text import ucs2_encode
 
 __all__ = ["SmppBroadcastPort", "SmppSmsPort"]
 
@@ -85,6 +122,10 @@ _RECEIPT_STATES: Final[dict[MessageState, str]] = {
     MessageState.ACCEPTED: "ACCEPTD", MessageState.UNKNOWN: "UNKNOWN",
     MessageState.REJECTED: "REJECTD", MessageState.SKIPPED: "SKIPPED",
 }
+
+#: Octets kept free in each broadcast_sm beyond the fields the port counts, for TLVs the
+#: client may add on its own (broadcast_channel_indicator, broadcast_message_class: 5 each).
+_PDU_SLACK: Final = 64
 
 # cancel_broadcast_sm answers meaning "no such broadcast (any more)": it is stopped already.
 _NOT_ON_AIR: Final = (BroadcastCancelFailed, BroadcastQueryFailed, InvalidMessageId)
@@ -113,12 +154,6 @@ def _detail(submission: Submission, key: str) -> Any:
     return (submission.details or {}).get(key)
 
 
-def _on_air(submission: Submission | None) -> bool:
-    """True when ``submission`` (the latest of a channel) put a broadcast on the air."""
-    return submission is not None and submission.message_id is not None \
-        and _detail(submission, "operation") in (Action.CREATE.value, Action.REPLACE.value)
-
-
 def _check_expiry(job: PlannedJob, now: datetime, what: str, link: str) -> None:
     if now >= job.expires_at:
         raise Expired(f"job {job.key} expired at {job.expires_at.isoformat()} before {what}",
@@ -140,19 +175,34 @@ async def _wait_bound(client: SmppClient, job: PlannedJob, timeout: float, link:
 class SmppBroadcastPort:
     """Runs ``smpp-broadcast`` jobs through an :class:`SmppClient` bound with SMPP 5.0.
 
-    ``queue`` finds the SMSC message id of the broadcast a replace or stop acts
-    on; ``source`` is the ``source_addr`` (empty: the SMSC chooses); ``clock``
-    is checked against the job's expiry before each request; ``bind_timeout``
-    is how long a job waits for a bound link before it gives the attempt up.
+    Args:
+        client: The operator's SMPP client, bound with SMPP 5.0.
+        queue: Finds the parts on the air that a replace or stop cancels.
+        source: The ``source_addr`` (empty: the SMSC chooses).
+        clock: Checked against the job's expiry before each request.
+        bind_timeout: Seconds a job waits for a bound link before giving the attempt up.
+        max_pdu_bytes: The largest ``broadcast_sm`` (command_length, header
+            included) the port sends; the cells of a message identifier are
+            split into as many PDUs as needed to stay within it. SMPP sets no
+            limit, but SMSCs commonly refuse PDUs over 64 KiB (ESME_RINVCMDLEN,
+            and drop the link); the default keeps a margin of about 5 KiB below
+            that. Keep it between the attempts of a job: another value splits
+            the cells differently, and a retry sends them again in new parts.
+
     """
 
     def __init__(self, client: SmppClient, *, queue: Queue, source: str = "",
-                 clock: Callable[[], datetime] = _utcnow, bind_timeout: float = 10.0) -> None:
+                 clock: Callable[[], datetime] = _utcnow, bind_timeout: float = 10.0,
+                 max_pdu_bytes: int = 60_000) -> None:
+        if max_pdu_bytes <= codec.HEADER.size:
+            raise ValueError(f"max_pdu_bytes must exceed the {codec.HEADER.size}-octet PDU "
+                             f"header, got {max_pdu_bytes}")
         self.client = client
         self.queue = queue
         self.source = source
         self.clock = clock
         self.bind_timeout = bind_timeout
+        self.max_pdu_bytes = max_pdu_bytes
         self.endpoint = _endpoint(client)
 
     async def execute(self, job: PlannedJob, *, record: Submissions) -> JobOutcome:
@@ -173,21 +223,98 @@ class SmppBroadcastPort:
             work = list(zip(job.message_identifiers, texts, strict=True))
         _check_expiry(job, self.clock(), "anything was sent", self.endpoint)
         run = _BroadcastRun(port=self, job=job, record=record)
-        if any(self._pending(job, mid, record) for mid, _ in work):
-            await _wait_bound(self.client, job, self.bind_timeout, self.endpoint)
         for mid, text in work:
-            if job.action is Action.CREATE:
-                await run.create(mid, text)
-            elif job.action is Action.REPLACE:
-                await run.replace(mid, text)
-            else:
+            if text is None:
                 await run.stop(mid)
+            elif job.action is Action.CREATE:
+                await run.create(mid, text)
+            else:
+                await run.replace(mid, text)
         return JobOutcome(sent=run.sent, skipped=run.skipped, details=tuple(run.details))
 
-    @staticmethod
-    def _pending(job: PlannedJob, mid: int, record: Submissions) -> bool:
-        final = "stop" if job.action is Action.STOP else job.action.value
-        return f"{final}:{mid}" not in record.done
+    def split(self, job: PlannedJob, mid: int, text: BroadcastText) -> list[tuple[str, ...]]:
+        """The job's cells for message identifier ``mid``, in parts that each fit one PDU.
+
+        The cells keep the job's order; each part holds as many as fit in
+        ``max_pdu_bytes`` with the PDU's other fields (an upper bound of them:
+        the text counted in UCS-2, room for a few more TLVs).
+
+        Raises:
+            LocalProtocolError: no cells, not even one cell fits (``max_pdu_bytes``
+                too small), or a cell id is no valid area alias.
+
+        """
+        if not job.cells:
+            raise LocalProtocolError(f"job {job.key}: a broadcast needs at least one cell")
+        room = self.max_pdu_bytes - self._overhead(job, mid, text)
+        parts: list[tuple[str, ...]] = []
+        part: list[str] = []
+        used = 0
+        for cell in job.cells:
+            size = len(codec.encode_tlvs((BroadcastArea.alias(cell).to_tlv(),)))
+            if size > room:
+                raise LocalProtocolError(
+                    f"job {job.key}: a broadcast_sm for cell {cell!r} needs "
+                    f"{self.max_pdu_bytes - room + size} octets, more than max_pdu_bytes "
+                    f"{self.max_pdu_bytes}")
+            if used + size > room:
+                parts.append(tuple(part))
+                part, used = [], 0
+            part.append(cell)
+            used += size
+        if part:
+            parts.append(tuple(part))
+        return parts
+
+    def _overhead(self, job: PlannedJob, mid: int, text: BroadcastText) -> int:
+        """Octets of the job's broadcast_sm without its broadcast_area_identifier TLVs."""
+        # The PDU as SmppClient.broadcast builds it, with one area (a PDU needs one) that is
+        # then taken off again.
+        ton, npi, addr = address_ton_npi(self.source) if self.source else (0, 0, "")
+        repetitions, interval = _repetition(job)
+        area = BroadcastArea.alias(job.cells[0])
+        probe = codec.BroadcastSm(
+            source_addr_ton=ton, source_addr_npi=npi, source_addr=addr,
+            validity_period=codec.smpp_time(job.expires_at.timestamp()), data_coding=0x08,
+            areas=(area,),
+            content_type=BroadcastContentType(network_type=GSM_NETWORK, content_type=mid),
+            rep_num=repetitions, frequency_interval=BroadcastFrequencyInterval.seconds(interval),
+            # UCS-2 is never shorter than the GSM 7-bit alphabet the client may choose.
+            message_payload=ucs2_encode(text.text))
+        return len(codec.encode(probe)) - len(codec.encode_tlvs((area.to_tlv(),))) \
+            + _PDU_SLACK
+
+
+def _repetition(job: PlannedJob) -> tuple[int, float]:
+    """broadcast_rep_num (0: until expiry) and the interval in seconds of the job's broadcast."""
+    period = job.repetition.period_seconds if job.repetition else DEFAULT_REPETITION_SECONDS
+    return (job.repetition.count if job.repetition else 0,
+            period or DEFAULT_REPETITION_SECONDS)
+
+
+def _suffix(item: str) -> str:
+    """The part of a broadcast item: ``#3`` of ``create:4370#3``, empty for a single part."""
+    _, sep, part = item.partition("#")
+    return sep + part
+
+
+def _target_items(operation: str, mid: int,
+                   targets: Sequence[Submission]) -> list[tuple[str, Submission]]:
+    """The cancel or stop item of each part on the air, stable across attempts.
+
+    ``<operation>:<mid>`` + the part's suffix; a part acknowledged twice (a late answer
+    to an attempt in doubt put a second copy on the air) adds ``@<its SMSC id>``
+    for the copies after the first, so that each has its own item.
+    """
+    out: list[tuple[str, Submission]] = []
+    seen: set[str] = set()
+    for target in targets:
+        item = f"{operation}:{mid}{_suffix(target.item)}"
+        if item in seen:
+            item = f"{item}@{target.message_id}"
+        seen.add(item)
+        out.append((item, target))
+    return out
 
 
 @dataclass(slots=True, kw_only=True)
@@ -200,81 +327,103 @@ class _BroadcastRun:
     sent: int = 0
     skipped: int = 0
     details: list[dict[str, Any]] = field(default_factory=list)
+    bound: bool = False
 
     @property
     def serial(self) -> int:
         assert self.job.serial_number is not None
         return self.job.serial_number.pack()
 
+    @property
+    def message_code(self) -> int:
+        assert self.job.serial_number is not None
+        return self.job.serial_number.message_code
+
     def _check_expiry(self, item: str) -> None:
         _check_expiry(self.job, self.port.clock(), f"{item} was sent", self.port.endpoint)
 
-    async def create(self, mid: int, text: BroadcastText | None) -> None:
-        item = f"create:{mid}"
-        if item in self.record.done:
-            self.skipped += 1
-            return
-        await self._broadcast(item, mid, text)
+    async def _wait_bound(self) -> None:
+        # Only before the first request: an attempt with nothing left to send completes
+        # while the SMSC is down.
+        if not self.bound:
+            await _wait_bound(self.port.client, self.job, self.port.bind_timeout,
+                              self.port.endpoint)
+            self.bound = True
 
-    async def replace(self, mid: int, text: BroadcastText | None) -> None:
-        item = f"replace:{mid}"
-        if item in self.record.done:
-            self.skipped += 1
+    async def _on_air(self, mid: int, *, serial_number: int | None = None,
+                      message_code: int | None = None) -> tuple[Submission, ...] | None:
+        # This job's own cancels are left out too: on a retry the same parts come back,
+        # under the same items, and those done are skipped.
+        return await self.port.queue.broadcast_parts_on_air(
+            operator=self.job.operator, gateway=self.job.gateway, message_identifier=mid,
+            serial_number=serial_number, message_code=message_code,
+            exclude_job=self.record.job.id)
+
+    def _parts(self, mid: int, text: BroadcastText) -> list[tuple[str, tuple[str, ...]]]:
+        """(item, cells) of each broadcast_sm of ``mid``."""
+        parts = self.port.split(self.job, mid, text)
+        operation = self.job.action.value
+        if len(parts) == 1:
+            return [(f"{operation}:{mid}", parts[0])]
+        return [(f"{operation}:{mid}#{n}", cells) for n, cells in enumerate(parts, 1)]
+
+    async def create(self, mid: int, text: BroadcastText) -> None:
+        await self._broadcast_parts(mid, text, self._parts(mid, text))
+
+    async def replace(self, mid: int, text: BroadcastText) -> None:
+        parts = self._parts(mid, text)
+        if all(item in self.record.done for item, _ in parts):
+            # The new version is on the air: the old one was cancelled before it.
+            self.skipped += len(parts)
             return
-        cancel = f"cancel:{mid}"
-        if cancel in self.record.done:
-            self.skipped += 1
+        targets = await self._on_air(mid, message_code=self.message_code)
+        if targets:
+            for item, target in _target_items("cancel", mid, targets):
+                if item in self.record.done:
+                    self.skipped += 1
+                else:
+                    await self._cancel(item, mid, target, "cancel")
         else:
-            assert self.job.serial_number is not None
-            earlier = await self.port.queue.latest_broadcast_submission(
-                operator=self.job.operator, gateway=self.job.gateway, message_identifier=mid,
-                message_code=self.job.serial_number.message_code,
-                exclude_job=self.record.job.id)
-            if _on_air(earlier):
-                assert earlier is not None
-                await self._cancel(cancel, mid, earlier, "cancel")
-            else:
-                self.details.append({"item": cancel, "confirmation": "nothing-on-air"})
-        await self._broadcast(item, mid, text)
+            self.details.append({"item": f"cancel:{mid}", "confirmation": "nothing-on-air"})
+        await self._broadcast_parts(mid, text, parts)
 
     async def stop(self, mid: int) -> None:
-        item = f"stop:{mid}"
-        if item in self.record.done:
-            self.skipped += 1
-            return
-        assert self.job.serial_number is not None
-        lookup = self.port.queue.latest_broadcast_submission
-        target = await lookup(operator=self.job.operator, gateway=self.job.gateway,
-                              message_identifier=mid, serial_number=self.serial,
-                              exclude_job=self.record.job.id)
-        if target is None:
+        targets = await self._on_air(mid, serial_number=self.serial)
+        if targets is None:
             # Nothing was ever acknowledged with this serial number (the replace that was to
             # put it on the air did not happen): stop what the chain has on the air.
-            target = await lookup(operator=self.job.operator, gateway=self.job.gateway,
-                                  message_identifier=mid,
-                                  message_code=self.job.serial_number.message_code,
-                                  exclude_job=self.record.job.id)
-        if not _on_air(target):
-            self.details.append({"item": item, "confirmation": "nothing-on-air"})
+            targets = await self._on_air(mid, message_code=self.message_code)
+        if not targets:
+            self.details.append({"item": f"stop:{mid}", "confirmation": "nothing-on-air"})
             return
-        assert target is not None
-        await self._cancel(item, mid, target, "stop")
+        for item, target in _target_items("stop", mid, targets):
+            if item in self.record.done:
+                self.skipped += 1
+            else:
+                await self._cancel(item, mid, target, "stop")
 
-    async def _broadcast(self, item: str, mid: int, text: BroadcastText | None) -> None:
+    async def _broadcast_parts(self, mid: int, text: BroadcastText,
+                               parts: Sequence[tuple[str, tuple[str, ...]]]) -> None:
+        for n, (item, cells) in enumerate(parts, 1):
+            if item in self.record.done:
+                self.skipped += 1
+            else:
+                await self._broadcast(item, mid, text, cells, part=n, parts=len(parts))
+
+    async def _broadcast(self, item: str, mid: int, text: BroadcastText,
+                         cells: tuple[str, ...], *, part: int, parts: int) -> None:
         job, port = self.job, self.port
-        if text is None:  # pragma: no cover - execute() pairs every identifier with a text
-            raise GatewayError(f"job {job.key}: no text for message identifier {mid}")
         self._check_expiry(item)
+        await self._wait_bound()
         [sub_id] = await self.record([NewSubmission(item=item, details={
             "operation": job.action.value, "message_id": mid, "serial_number": self.serial,
-            "cells": len(job.cells), "endpoint": port.endpoint})])
-        period = job.repetition.period_seconds if job.repetition else DEFAULT_REPETITION_SECONDS
+            "cells": len(cells), "part": part, "parts": parts, "endpoint": port.endpoint})])
+        repetitions, interval = _repetition(job)
         try:
             outcome = await port.client.broadcast(
-                areas=job.cells, text=text.text, source=port.source,
+                areas=cells, text=text.text, source=port.source,
                 content_type=BroadcastContentType(network_type=GSM_NETWORK, content_type=mid),
-                repetitions=job.repetition.count if job.repetition else 0,
-                interval=period or DEFAULT_REPETITION_SECONDS, expires_at=job.expires_at)
+                repetitions=repetitions, interval=interval, expires_at=job.expires_at)
         except GatewayError as exc:
             # A lost link may have taken the broadcast_sm with it: its outcome is unknown.
             await self.record.settle_error(
@@ -286,8 +435,8 @@ class _BroadcastRun:
         failed = [a.name or a.details.hex() for a in outcome.failed_areas]
         if failed:
             logger.warning("job %s: %s refused for %d of %d areas", job.key, item, len(failed),
-                           len(job.cells), extra={"action": "smpp_broadcast_failed_areas",
-                                                  "job": job.key, "areas": failed[:50]})
+                           len(cells), extra={"action": "smpp_broadcast_failed_areas",
+                                              "job": job.key, "areas": failed[:50]})
         self.details.append({"item": item, "smsc_message_id": outcome.message_id,
                              "failed_areas": failed})
 
@@ -296,11 +445,12 @@ class _BroadcastRun:
         smsc_id = target.message_id
         assert smsc_id is not None
         self._check_expiry(item)
+        await self._wait_bound()
         [sub_id] = await self.record([NewSubmission(item=item, details={
             "operation": operation, "message_id": mid,
             "serial_number": _detail(target, "serial_number"),
-            "cells": _detail(target, "cells"), "endpoint": port.endpoint,
-            "smsc_message_id": smsc_id})])
+            "cells": _detail(target, "cells"), "part": _detail(target, "part"),
+            "endpoint": port.endpoint, "smsc_message_id": smsc_id})])
         confirmation = "cancelled"
         try:
             await port.client.cancel_broadcast(smsc_id, source=port.source)
@@ -313,7 +463,7 @@ class _BroadcastRun:
             await self.record.settle_error(
                 sub_id, exc, outcome_unknown=isinstance(exc, GatewayTimeout | ConnectionLost))
             raise
-        # The cancelled broadcast's id: latest_broadcast_submission then sees it stopped.
+        # The cancelled broadcast's id: broadcast_parts_on_air then sees that part stopped.
         await self.record.settle([SubmissionResult(
             id=sub_id, status=SubmissionStatus.ACKNOWLEDGED, message_id=smsc_id)])
         self.sent += 1

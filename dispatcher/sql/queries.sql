@@ -569,20 +569,58 @@ ON CONFLICT (url) DO NOTHING;
 -- The latest acknowledged create, replace, cancel or stop (in the order they were sent) of
 -- broadcast message identifier $3 on gateway $2 of operator $1: a create or replace is what
 -- is on the air (message_id: the SMSC's or CBC's id of it), a cancel or stop means nothing
--- is. $4: only this message code (serial number bits 4-13; NULL: any); $5: only this exact
--- serial number (NULL: any); $6: leave this job's submissions out (NULL: none).
+-- is. Items are <operation>:$3, the SMPP port's may add #<part> and @<id>. $4: only this
+-- message code (serial number bits 4-13; NULL: any); $5: only this exact serial number
+-- (NULL: any); $6: leave this job's submissions out (NULL: none).
 SELECT s.* FROM jobs j JOIN submissions s ON s.job_id = j.id
 WHERE j.operator = $1 AND j.gateway = $2
   AND j.kind IN ('smpp-broadcast', 'cbc-rest')
   AND ($6::bigint IS NULL OR j.id <> $6)
-  AND s.item IN ('create:' || $3::integer, 'replace:' || $3::integer,
-                 'cancel:' || $3::integer, 'stop:' || $3::integer)
+  AND s.item ~ ('^(create|replace|cancel|stop):' || $3::integer || '(#[0-9]+)?(@.*)?$')
   AND s.status = 'acknowledged'
   AND ($4::integer IS NULL
        OR ((s.details ->> 'serial_number')::integer >> 4) & 1023 = $4)
   AND ($5::integer IS NULL OR (s.details ->> 'serial_number')::integer = $5)
 ORDER BY s.id DESC
 LIMIT 1;
+
+-- name: broadcast_parts_on_air
+-- The parts of an SMPP broadcast still on the air. Among the acknowledged create, replace,
+-- cancel and stop submissions of broadcast message identifier $3 on smpp-broadcast gateway
+-- $2 of operator $1 (items <operation>:$3, with or without #<part> and @<id>) and with $4
+-- (message code, NULL: any) and $5 (serial number, NULL: any), the version is the job of the
+-- latest create or replace; its parts on the air are its create and replace submissions of
+-- $3 whose message id (the SMSC's) no acknowledged cancel or stop of $3 sent later names
+-- (they settle with the id they stopped), whatever their serial number. $6: leave this
+-- job's submissions out, its cancels included (NULL: none).
+-- No row: no submission passes the filters; one row of NULLs: some do, but no part of the
+-- version is on the air (the LEFT JOIN keeps the row that tells the two apart).
+WITH channel AS (
+    SELECT s.* FROM jobs j JOIN submissions s ON s.job_id = j.id
+    WHERE j.operator = $1 AND j.gateway = $2 AND j.kind = 'smpp-broadcast'
+      AND ($6::bigint IS NULL OR j.id <> $6)
+      AND s.item ~ ('^(create|replace|cancel|stop):' || $3::integer || '(#[0-9]+)?(@.*)?$')
+      AND s.status = 'acknowledged'
+), matching AS (
+    SELECT * FROM channel
+    WHERE ($4::integer IS NULL OR ((details ->> 'serial_number')::integer >> 4) & 1023 = $4)
+      AND ($5::integer IS NULL OR (details ->> 'serial_number')::integer = $5)
+), version AS (
+    SELECT job_id FROM matching
+    WHERE details ->> 'operation' IN ('create', 'replace')
+    ORDER BY id DESC
+    LIMIT 1
+), on_air AS (
+    SELECT p.* FROM matching p JOIN version v ON v.job_id = p.job_id
+    WHERE p.details ->> 'operation' IN ('create', 'replace')
+      AND p.message_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM channel c
+                      WHERE c.id > p.id AND c.message_id = p.message_id
+                        AND c.details ->> 'operation' IN ('cancel', 'stop'))
+)
+SELECT on_air.* FROM (SELECT WHERE EXISTS (SELECT 1 FROM matching)) AS anything
+LEFT JOIN on_air ON true
+ORDER BY on_air.id;
 
 -- ---------------------------------------------------------------- message codes
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,10 +21,19 @@ from dispatcher.planner import (
 )
 from dispatcher.queue import Queue
 from dispatcher.smpp_ports import SmppBroadcastPort, SmppSmsPort
-from dispatcher.store import Job, JobKind, JobState, NewJob, Store, SubmissionStatus
+from dispatcher.store import (
+    Job,
+    JobKind,
+    JobState,
+    NewJob,
+    Store,
+    Submission,
+    SubmissionStatus,
+)
 from dispatcher.worker import GatewayPort, Worker
 from gateways.channels import GeographicalScope, SerialNumber
 from gateways.compose import BroadcastText, SmsText, TextSource
+from gateways.errors import LocalProtocolError
 from gateways.simulators.smsc import SmscConfig, SmscSimulator
 from gateways.smpp import codec
 from gateways.smpp.client import LinkConfig, SmppClient
@@ -36,6 +46,8 @@ BROADCAST_GW = "bc"
 SMS_GW = "sms"
 CELLS = tuple(f"262-01-100-{i}" for i in range(50))
 TARGETED = CELLS[:30]
+#: A large area: its broadcast_area_identifier TLVs alone take about 240 KB.
+LARGE = tuple(f"262-01-{2000 + i // 1000}-{i}" for i in range(12_000))
 _alerts = itertools.count()
 
 
@@ -275,6 +287,210 @@ async def test_broadcast_crash_between_record_and_settle(store: Store, queue: Qu
         ("create:4371", SubmissionStatus.ACKNOWLEDGED),
         ("create:4372", SubmissionStatus.ACKNOWLEDGED)]
     assert done.result is not None and done.result["skipped"] == 1
+
+
+# -- cell broadcast to many cells: several broadcast_sm per message identifier ----------------
+
+
+def parts_of(sim: SmscSimulator, mid: int) -> list[codec.BroadcastSm]:
+    """The broadcast_sm PDUs the simulator received for channel ``mid``, in order."""
+    return [r.pdu for r in sim.records("broadcast_sm")
+            if isinstance(r.pdu, codec.BroadcastSm) and r.pdu.content_type is not None
+            and r.pdu.content_type.content_type == mid]
+
+
+def area_octets(cells: Sequence[str]) -> int:
+    """What the cells' broadcast_area_identifier TLVs take, encoded."""
+    return len(codec.encode_tlvs([codec.BroadcastArea.alias(c).to_tlv() for c in cells]))
+
+
+def check_parts(sim: SmscSimulator, mid: int, cells: Sequence[str], *, limit: int,
+                operation: str, subs: Sequence[Submission]) -> list[str]:
+    """Every cell went out once, in PDUs under ``limit``, each recorded; their SMSC ids."""
+    pdus = parts_of(sim, mid)
+    assert len(pdus) > 1
+    assert max(len(codec.encode(p)) for p in pdus) <= limit
+    # As few PDUs as the cells need, give or take each PDU's other fields.
+    assert math.ceil(area_octets(cells) / limit) <= len(pdus) \
+        <= math.ceil(area_octets(cells) / (limit - 1000))
+    assert [a.name for p in pdus for a in p.areas] == sorted(cells)
+    mine = [s for s in subs if s.details is not None and s.details["message_id"] == mid
+            and s.details["operation"] == operation]
+    assert [s.item for s in mine] == [f"{operation}:{mid}#{n}" for n in range(1, len(pdus) + 1)]
+    assert {s.status for s in mine} == {SubmissionStatus.ACKNOWLEDGED}
+    ids = [s.message_id or "" for s in mine]
+    assert [sim.broadcasts[i].request.areas for i in ids] == [p.areas for p in pdus]
+    assert [s.details["cells"] for s in mine if s.details] == [len(p.areas) for p in pdus]
+    return ids
+
+
+async def test_broadcast_to_many_cells_is_split_under_the_pdu_limit(
+        store: Store, queue: Queue, smsc: SmscSimulator) -> None:
+    mids = (4370, 4383)
+    assert area_octets(LARGE) > 3 * codec.MAX_PDU_SIZE
+    [job] = await enqueue(store, [broadcast_job(Action.CREATE, mids, code=21, cells=LARGE)])
+    async with SmppClient([link(smsc.port, version=0x50)], operator=OPERATOR) as client:
+        port = SmppBroadcastPort(client, queue=queue, source="CAPCAST")
+        await drain(make_worker(queue, {(OPERATOR, BROADCAST_GW): port}), queue, [job])
+    done = await queue.get_job(job.id)
+    assert done.state is JobState.SUCCEEDED and done.attempts == 1
+    subs = await queue.submissions(job.id)
+    ids = [check_parts(smsc, mid, LARGE, limit=60_000, operation="create", subs=subs)
+           for mid in mids]
+    assert done.result is not None and done.result["sent"] == len(subs) == sum(map(len, ids))
+    assert smsc.stats().connections == 1  # no PDU refused, no link dropped
+
+
+async def test_replace_and_stop_cancel_every_part(store: Store, queue: Queue,
+                                                  smsc: SmscSimulator) -> None:
+    mid, limit = 4370, 20_000
+    cells = LARGE[:3000]
+    async with SmppClient([link(smsc.port, version=0x50)], operator=OPERATOR) as client:
+        port = SmppBroadcastPort(client, queue=queue, max_pdu_bytes=limit)
+        worker = make_worker(queue, {(OPERATOR, BROADCAST_GW): port})
+        created = await enqueue(store, [broadcast_job(Action.CREATE, (mid,), code=5,
+                                                      cells=cells)])
+        await drain(worker, queue, created)
+        first = check_parts(smsc, mid, cells, limit=limit, operation="create",
+                            subs=await queue.submissions(created[0].id))
+
+        # Update: the replace cancels every part of the first version, then broadcasts the
+        # new one's parts; the stop for the cells that left (the first version's serial
+        # number) finds nothing on the air and leaves the new version alone.
+        kept, left = cells[:2000], cells[2000:]
+        update = await enqueue(store, [
+            broadcast_job(Action.REPLACE, (mid,), code=5, update=1, cells=kept),
+            broadcast_job(Action.STOP, (mid,), code=5, update=0, cells=left, n=1)])
+        await drain(worker, queue, update)
+        assert [(await queue.get_job(j.id)).state for j in update] == [JobState.SUCCEEDED] * 2
+        assert cancelled_ids(smsc) == first
+        commands = [r.pdu.command for r in smsc.records()
+                    if r.pdu.command in ("broadcast_sm", "cancel_broadcast_sm")]
+        subs = await queue.submissions(update[0].id)
+        assert [s.item for s in subs if s.item.startswith("cancel:")] == \
+            [f"cancel:{mid}#{n}" for n in range(1, len(first) + 1)]
+        second = [s.message_id or "" for s in subs if s.item.startswith("replace:")]
+        assert commands == ["broadcast_sm"] * len(first) + ["cancel_broadcast_sm"] * len(first) \
+            + ["broadcast_sm"] * len(second)
+        assert await queue.submissions(update[1].id) == []
+        assert {smsc.broadcasts[i].state for i in first} == {codec.MessageState.DELETED}
+        assert {smsc.broadcasts[i].state for i in second} == {codec.MessageState.ENROUTE}
+        assert [a.name for i in second for a in smsc.broadcasts[i].request.areas] == \
+            sorted(kept)
+
+        # Cancel: stops every part of the version on the air.
+        cancel = await enqueue(store, [broadcast_job(Action.STOP, (mid,), code=5, update=1,
+                                                     n=2)])
+        await drain(worker, queue, cancel)
+    assert (await queue.get_job(cancel[0].id)).state is JobState.SUCCEEDED
+    assert cancelled_ids(smsc) == first + second
+    assert {smsc.broadcasts[i].state for i in second} == {codec.MessageState.DELETED}
+    assert [s.item for s in await queue.submissions(cancel[0].id)] == \
+        [f"stop:{mid}#{n}" for n in range(1, len(second) + 1)]
+
+
+async def crash_after(sim: SmscSimulator, port: Callable[[SmppClient], SmppBroadcastPort],
+                      queue: Queue, job: Job, command: str, count: int) -> None:
+    """Run ``job`` until the ``count``-th ``command`` is sent, then kill the worker.
+
+    The SMSC answers slowly meanwhile, so that request is in flight at the crash;
+    afterwards it answers at once and the job's lease runs out.
+    """
+    sim.configure(response_delay=0.5)
+    async with SmppClient([link(sim.port, version=0x50)], operator=OPERATOR) as doomed:
+        worker = make_worker(queue, {(OPERATOR, BROADCAST_GW): port(doomed)}, "doomed",
+                             lease_seconds=1.0)
+        running = asyncio.create_task(worker.run_once())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(sim.records(command)) < count:
+            assert loop.time() < deadline
+            await asyncio.sleep(0.01)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    sim.configure(response_delay=0.0)
+    await asyncio.sleep(1.1)
+    assert (await queue.housekeeping()).requeued == (job.id,)
+
+
+async def test_crash_between_parts_resends_only_the_part_in_flight(
+        store: Store, queue: Queue, smsc: SmscSimulator) -> None:
+    mid = 4370
+    [job] = await enqueue(store, [broadcast_job(Action.CREATE, (mid,), code=6, cells=LARGE)])
+    await crash_after(smsc, lambda c: SmppBroadcastPort(c, queue=queue), queue, job,
+                      "broadcast_sm", 2)
+    assert [(s.item, s.status) for s in await queue.submissions(job.id)] == [
+        (f"create:{mid}#1", SubmissionStatus.ACKNOWLEDGED),
+        (f"create:{mid}#2", SubmissionStatus.IN_DOUBT)]
+    async with SmppClient([link(smsc.port, version=0x50)], operator=OPERATOR) as client:
+        survivor = make_worker(queue, {(OPERATOR, BROADCAST_GW): SmppBroadcastPort(
+            client, queue=queue)}, "survivor")
+        await drain(survivor, queue, [job])
+    done = await queue.get_job(job.id)
+    assert done.state is JobState.SUCCEEDED and done.attempts == 2
+    # Only the part in flight at the crash went out twice.
+    pdus = parts_of(smsc, mid)
+    parts = len(pdus) - 1
+    assert parts > 2 and pdus[1].areas == pdus[2].areas
+    assert len({p.areas for p in pdus}) == parts
+    assert [a.name for p in pdus[:2] + pdus[3:] for a in p.areas] == sorted(LARGE)
+    subs = await queue.submissions(job.id)
+    assert [(s.item, s.status) for s in subs] == [
+        (f"create:{mid}#1", SubmissionStatus.ACKNOWLEDGED),
+        (f"create:{mid}#2", SubmissionStatus.IN_DOUBT),
+        *((f"create:{mid}#{n}", SubmissionStatus.ACKNOWLEDGED) for n in range(2, parts + 1))]
+    assert done.result is not None and done.result["skipped"] == 1
+
+
+async def test_crash_between_stops_cancels_the_rest(store: Store, queue: Queue,
+                                                    smsc: SmscSimulator) -> None:
+    mid, limit = 4370, 20_000
+
+    def port(client: SmppClient) -> SmppBroadcastPort:
+        return SmppBroadcastPort(client, queue=queue, max_pdu_bytes=limit)
+
+    async with SmppClient([link(smsc.port, version=0x50)], operator=OPERATOR) as client:
+        worker = make_worker(queue, {(OPERATOR, BROADCAST_GW): port(client)})
+        created = await enqueue(store, [broadcast_job(Action.CREATE, (mid,), code=7,
+                                                      cells=LARGE[:3000])])
+        await drain(worker, queue, created)
+    on_air = [s.message_id or "" for s in await queue.submissions(created[0].id)]
+    assert len(on_air) > 2
+    [job] = await enqueue(store, [broadcast_job(Action.STOP, (mid,), code=7, n=1)])
+    await crash_after(smsc, port, queue, job, "cancel_broadcast_sm", 2)
+    async with SmppClient([link(smsc.port, version=0x50)], operator=OPERATOR) as client:
+        await drain(make_worker(queue, {(OPERATOR, BROADCAST_GW): port(client)}, "survivor"),
+                    queue, [job])
+    done = await queue.get_job(job.id)
+    assert done.state is JobState.SUCCEEDED and done.attempts == 2
+    # The second part's cancel was in flight: sent again (and found stopped); the first
+    # is not sent again, the rest once.
+    assert cancelled_ids(smsc) == on_air[:2] + on_air[1:]
+    assert {smsc.broadcasts[i].state for i in on_air} == {codec.MessageState.DELETED}
+    assert done.result is not None and done.result["skipped"] == 1
+    assert [d["confirmation"] for d in done.result["details"]] == \
+        ["already-stopped"] + ["cancelled"] * (len(on_air) - 2)
+
+
+async def test_pdu_limit_too_small_for_one_cell(store: Store, queue: Queue,
+                                                smsc: SmscSimulator) -> None:
+    planned = broadcast_job(Action.CREATE, (4370,), code=8)
+    [text] = planned.texts
+    assert isinstance(text, BroadcastText)
+    [job] = await enqueue(store, [planned])
+    async with SmppClient([link(smsc.port, version=0x50)], operator=OPERATOR) as client:
+        with pytest.raises(ValueError, match="max_pdu_bytes"):
+            SmppBroadcastPort(client, queue=queue, max_pdu_bytes=codec.HEADER.size)
+        port = SmppBroadcastPort(client, queue=queue, max_pdu_bytes=150)
+        with pytest.raises(LocalProtocolError, match="more than max_pdu_bytes 150"):
+            port.split(planned, 4370, text)
+        await drain(make_worker(queue, {(OPERATOR, BROADCAST_GW): port}), queue, [job])
+    failed = await queue.get_job(job.id)
+    # Refused for good: no attempt could do better.
+    assert failed.state is JobState.FAILED and failed.attempts == 1
+    assert failed.last_error is not None and "max_pdu_bytes 150" in failed.last_error
+    assert await queue.submissions(job.id) == [] and smsc.records("broadcast_sm") == []
 
 
 # -- location-based SMS ---------------------------------------------------------------------
