@@ -41,18 +41,24 @@ def register(commands: Commands) -> None:
     show.set_defaults(handler=_cmd_show)
 
 
-def _load(args: argparse.Namespace, out: TextIO) -> Settings | None:
+def load_or_report(args: argparse.Namespace, out: TextIO, *,
+                   prefix: str = "") -> Settings | None:
+    """The settings from --config/--secrets/--data-dir, or None after writing every problem."""
     from dispatcher.config import ConfigError, load_settings
 
     try:
         return load_settings(args.config, secrets_path=args.secrets,
                              overrides={"data_dir": args.data_dir})
     except ConfigError as exc:
-        out.write(f"configuration has {len(exc.problems)} problem"
+        out.write(f"{prefix}configuration has {len(exc.problems)} problem"
                   f"{'s' if len(exc.problems) != 1 else ''}:\n")
         for problem in exc.problems:
             out.write(f"  {problem}\n")
         return None
+
+
+def _load(args: argparse.Namespace, out: TextIO) -> Settings | None:
+    return load_or_report(args, out)
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TextIO
 
 from dispatcher.cli import EXIT_INVALID, EXIT_OK, Commands, UsageError
-from dispatcher.commands.config import add_config_options
+from dispatcher.commands.config import add_config_options, load_or_report
 
 if TYPE_CHECKING:
     from dispatcher.config import Settings
@@ -64,17 +64,7 @@ def _worker_tuning(parser: argparse.ArgumentParser) -> None:
 
 def load(args: argparse.Namespace, err: TextIO = sys.stderr) -> Settings | None:
     """The settings from --config/--secrets/--data-dir, or None after printing the problems."""
-    from dispatcher.config import ConfigError, load_settings
-
-    try:
-        return load_settings(args.config, secrets_path=args.secrets,
-                             overrides={"data_dir": args.data_dir})
-    except ConfigError as exc:
-        err.write(f"capcast: configuration has {len(exc.problems)} problem"
-                  f"{'s' if len(exc.problems) != 1 else ''}:\n")
-        for problem in exc.problems:
-            err.write(f"  {problem}\n")
-        return None
+    return load_or_report(args, err, prefix="capcast: ")
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
