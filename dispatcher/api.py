@@ -1422,6 +1422,25 @@ async def list_inventory(request: web.Request) -> web.Response:
 # -- handlers: authorities, audit --------------------------------------------------------
 
 
+async def who_am_i(request: web.Request) -> web.Response:
+    """``GET /api/v1/me``: the token's name, role, binding and what it may do.
+
+    The console uses it to offer only the actions the token can take; the API
+    still checks each call.
+    """
+    token = _authenticate(request)
+    _Query(request, ())
+    role = token.role
+    return _json({
+        "name": token.name, "role": role.value, "authority": token.authority,
+        "operator": token.operator,
+        # As the handlers decide: publishing needs a token bound to an authority.
+        "may": {"publish": role is not Role.OPERATOR and token.authority is not None,
+                "cancel": role in (Role.AUTHORITY, Role.MANAGER, Role.ADMIN),
+                "drill": role in (Role.MANAGER, Role.ADMIN),
+                "audit": role is Role.ADMIN}})
+
+
 async def list_authorities(request: web.Request) -> web.Response:
     """``GET /api/v1/authorities``: the configured authorities and their stored records."""
     service = request.app[SERVICE]
@@ -1620,6 +1639,7 @@ def create_api_app(service: Service, *, metrics_registry: Metrics | None = None,
                         name="post_inventory")
     app.router.add_get(f"{API}/operators/{{name}}/inventory", list_inventory,
                        name="list_inventory")
+    app.router.add_get(f"{API}/me", who_am_i, name="who_am_i")
     app.router.add_get(f"{API}/authorities", list_authorities, name="list_authorities")
     app.router.add_get(f"{API}/audit", list_audit, name="list_audit")
     # The console: static files, no token needed to load them (the API calls need one).

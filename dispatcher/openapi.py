@@ -213,6 +213,12 @@ def _schemas() -> dict[str, Schema]:
                            "updated_at": _nullable(_TIME)}, ("sender", "name")),
         "AuthorityList": _obj({"authorities": {"type": "array", "items": _ref("Authority")}},
                               ("authorities",)),
+        "Me": _obj({"name": _STR, "role": {"enum": ["authority", "manager", "operator",
+                                                     "admin"]},
+                    "authority": _nullable(_STR), "operator": _nullable(_STR),
+                    "may": _obj({"publish": _BOOL, "cancel": _BOOL, "drill": _BOOL,
+                                 "audit": _BOOL})},
+                   ("name", "role", "may")),
         "AuditEntry": _obj({"id": _INT, "at": _TIME, "actor": _STR, "action": _STR,
                             "subject": _nullable(_STR), "details": _ANY_OBJ},
                            ("id", "at", "actor", "action")),
@@ -503,6 +509,10 @@ def _paths(max_body_bytes: int, upload_max_bytes: int) -> dict[str, Any]:
                 "operationId": "listInventory", "summary": "The operator's inventory versions",
                 "tags": ["operators"], "parameters": [_OPERATOR],
                 "responses": {"200": _ok("InventoryList", "The versions"), **_common()}}},
+        "/api/v1/me": {"get": {
+            "operationId": "whoAmI", "summary": "The token's name, role and what it may do",
+            "tags": ["meta"],
+            "responses": {"200": _ok("Me", "Who the bearer token is"), **_common()}}},
         "/api/v1/authorities": {"get": {
             "operationId": "listAuthorities", "summary": "The alerting authorities",
             "tags": ["authorities"],

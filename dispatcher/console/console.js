@@ -21,6 +21,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   token: null,
+  me: null,            // GET /api/v1/me: the token's name, role and what it may do
   listTimer: null,
   listRun: 0,          // bumped to drop answers of superseded list requests
   alerts: [],
@@ -211,6 +212,25 @@ function startSession(token) {
   stopTimers();
   refreshList(true);
   loadFormChoices();
+  loadMe();
+}
+
+/** Who the token is: offer only the actions its role may take (the API checks anyway). */
+async function loadMe() {
+  state.me = null;
+  try {
+    const me = await api("GET", "api/v1/me");
+    if (state.token === null) return;
+    state.me = me;
+    $("whoami").textContent = `Signed in as ${me.name} (${me.role}`
+      + (me.authority ? `, ${me.authority}` : "") + (me.operator ? `, ${me.operator}` : "")
+      + ").";
+  } catch (error) {
+    if (refused(error)) return;
+    $("whoami").textContent = "";  // unknown: every action stays offered
+  }
+  $("drill-panel").hidden = state.me !== null && !state.me.may.drill;
+  if (state.detail) renderDetail(state.detail);
 }
 
 function endSession(message) {
@@ -460,7 +480,8 @@ function renderDetail(detail) {
   } else {
     refusal.hidden = true;
   }
-  $("cancel-button").hidden = !(CANCELLABLE.has(detail.state)
+  $("cancel-button").hidden = !((state.me === null || state.me.may.cancel)
+    && CANCELLABLE.has(detail.state)
     && !["Cancel", "Ack", "Error"].includes(detail.msg_type)
     && !["Draft", "System"].includes(detail.status));
   renderJobs(detail);

@@ -320,6 +320,21 @@ async def test_an_unknown_token_shows_the_401_in_the_page(console: Console, page
     assert "token" not in page.url
 
 
+async def test_the_page_offers_only_what_the_token_may_do(console: Console,
+                                                            page: Page) -> None:
+    me = await console.api("GET", "/api/v1/me", "dwd_ingest", status=200)
+    assert me["role"] == "authority" and me["may"]["drill"] is False
+    await sign_in(page, console, TOKENS["dwd_ingest"])
+    await page.locator("#list-empty").wait_for()
+    await page.locator("#whoami").filter(has_text="(authority").wait_for()
+    assert await page.locator("#drill-panel").is_hidden()
+    # A manager is offered drills.
+    await page.get_by_role("button", name="Forget token").click()
+    await sign_in(page, console, TOKENS["duty"])
+    await page.locator("#whoami").filter(has_text="(manager").wait_for()
+    assert await page.locator("#drill-panel").is_visible()
+
+
 async def test_console_end_to_end(console: Console, page: Page) -> None:
     await sign_in(page, console, TOKENS["duty"])
     await page.locator("#list-empty").wait_for()
