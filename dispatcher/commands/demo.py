@@ -425,6 +425,8 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
         out.write(f"{name:<10} {row['cells']:>7} {row['jobs']:>5} {row['submitted']:>10} "
                   f"{row['acknowledged']:>13} {row['failed']:>7} {row['receipts']:>9}  "
                   f"{', '.join(row['gateways']) or '-'}\n")
+    if any(row["receipts"] > row["acknowledged"] for row in summary["operators"].values()):
+        out.write("(delivery receipts come per SMS segment: a 3-segment SMS has 3)\n")
     out.write(f"POST answered in {summary['post_ms']} ms; first PDU at a simulator "
               f"{summary['ingest_to_first_pdu_ms']} ms after the POST.\n")
     out.write(f"Jobs: {summary['jobs']}; every job completed: "
