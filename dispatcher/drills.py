@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import math
 import re
 import uuid
@@ -50,11 +49,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import shapely
-from shapely.geometry import shape as geojson_shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split as split_geometry
 
@@ -589,31 +586,6 @@ def _check_geocode(registry: GeocodeRegistry, value_name: str, value: str) -> st
     return result.name
 
 
-def _jurisdiction_file(path: Path, sender: str) -> BaseGeometry:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DrillRequestError("preset", f"cannot read the jurisdiction of {sender} "
-                                          f"({path}): {exc}") from exc
-    features = data.get("features", [data]) if isinstance(data, dict) else []
-    shapes = []
-    for feature in features:
-        geometry = feature.get("geometry", feature) if isinstance(feature, dict) else None
-        if geometry is None:
-            continue
-        try:
-            found = geojson_shape(geometry)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise DrillRequestError("preset", f"the jurisdiction of {sender} ({path}) is not "
-                                              f"GeoJSON: {exc}") from exc
-        if found.geom_type in ("Polygon", "MultiPolygon"):
-            shapes.append(found)
-    if not shapes:
-        raise DrillRequestError("preset", f"the jurisdiction of {sender} ({path}) holds no "
-                                          "polygon")
-    return shapely.make_valid(shapely.union_all(shapes))
-
-
 def _vertices(polygons: Sequence[Polygon]) -> int:
     return sum(len(p.points) for p in polygons)
 
@@ -637,7 +609,11 @@ def _resolve_area(service: Service, request: DrillRequest, sender: str,
         return Area(area_desc=f"Jurisdiction of {authority.name}",
                     geocodes=tuple(ValuePair(value_name=c.value_name, value=c.value)
                                    for c in spec.geocodes))
-    geometry = _jurisdiction_file(spec.file, sender)
+    # The pipeline read the file at start-up: use that geometry, not a second read.
+    geometry = service.ingest.jurisdiction(sender)
+    if geometry is None:
+        raise DrillRequestError("preset", f"authority {sender}'s jurisdiction file "
+                                          f"{spec.file} is not loaded by the service")
     polygons = _cap_polygons(geometry)
     if _vertices(polygons) > MAX_AREA_VERTICES:
         polygons = _cap_polygons(shapely.simplify(geometry, _SIMPLIFY_DEG,

@@ -261,6 +261,11 @@ class Ingest:
         """
         self._operators = tuple(operators)
 
+    def jurisdiction(self, sender: str) -> BaseGeometry | None:
+        """The configured jurisdiction of ``sender`` (lon/lat), None when it has none."""
+        policy = self._authorities.get(sender)
+        return policy.jurisdiction if policy is not None else None
+
     @property
     def operators(self) -> tuple[OperatorPlanInput, ...]:
         """The operators alerts are planned for now."""
