@@ -53,7 +53,6 @@ import cProfile
 import dataclasses
 import functools
 import gc
-import hashlib
 import json
 import math
 import os
@@ -72,6 +71,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from dispatcher.cli import EXIT_INVALID, EXIT_OK, Commands, UsageError
+from dispatcher.simulated import OPERATORS, SimulatedSetup, sample_inventories, write_secrets
 
 if TYPE_CHECKING:
     from cap.model import Alert
@@ -79,7 +79,6 @@ if TYPE_CHECKING:
 
 #: The goal of issue 5: p99 of POST to first PDU, on the project's 2-core machine.
 GOAL_P99_MS = 100.0
-OPERATORS = ("Alpha", "Bravo", "Charlie")
 #: Gateway of each operator: (name, kind) as configured below.
 GATEWAYS = {"Alpha": ("cbc", "cbc-rest"), "Bravo": ("smsc-cb", "smpp-broadcast"),
             "Charlie": ("lbsms", "smpp-sms")}
@@ -168,95 +167,12 @@ def _default_dir() -> Path:
     return default_data_dir() / "bench-dispatch"
 
 
-def _inventory_files(folder: Path, n_cells: int, seed: int) -> tuple[dict[str, Path], bool]:
-    """One GeoParquet per operator, synthesized once per size and seed; (paths, built now)."""
-    from geo.synth import DEFAULT_BBOX, synthesize
-
-    tag = hashlib.sha256(json.dumps([n_cells, seed, DEFAULT_BBOX]).encode()).hexdigest()[:12]
-    paths = {name: folder / f"{name.lower()}-{tag}.parquet" for name in OPERATORS}
-    if all(p.exists() for p in paths.values()):
-        return paths, False
-    inventory = synthesize(n_cells, seed=seed, bbox=DEFAULT_BBOX, operators=OPERATORS)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, part in inventory.by_operator().items():
-        partial = paths[name].with_suffix(".partial.parquet")
-        part.save(partial, progress=False)
-        partial.replace(paths[name])
-    return paths, True
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
-def _config(folder: Path, *, inventories: dict[str, Path], smsc_port: int, cbc_url: str,
-            min_overlap: float, sms: bool) -> str:
-    def q(value: object) -> str:
-        return json.dumps(str(value))
-
-    return f"""# Written by `capcast bench dispatch` (simulators on loopback).
-data_dir = {q(folder)}
-
-[http]
-host = "127.0.0.1"
-port = 0
-
-[targeting]
-min_overlap = {min_overlap!r}
-
-[[authorities]]
-sender = {q(SENDER)}
-name = "Benchmark authority"
-statuses = ["Actual"]
-tokens = ["bench_authority"]
-
-[[operators]]
-name = "Alpha"
-plmn = "001-01"
-inventory = {q(inventories["Alpha"])}
-languages = ["en"]
-[[operators.gateways]]
-name = "cbc"
-kind = "cbc-rest"
-url = {q(cbc_url)}
-dialect = "capcast"
-timeout = 10.0
-retries = 2
-
-[[operators]]
-name = "Bravo"
-plmn = "001-02"
-inventory = {q(inventories["Bravo"])}
-languages = ["en"]
-[[operators.gateways]]
-name = "smsc-cb"
-kind = "smpp-broadcast"
-host = "127.0.0.1"
-port = {smsc_port}
-system_id = "bravo"
-password_secret = "bench_smpp"
-window = 16
-
-[[operators]]
-name = "Charlie"
-plmn = "001-03"
-inventory = {q(inventories["Charlie"])}
-languages = ["en"]
-[[operators.gateways]]
-name = "lbsms"
-kind = "smpp-sms"
-enabled = {"true" if sms else "false"}
-host = "127.0.0.1"
-port = {smsc_port}
-system_id = "charlie"
-password_secret = "bench_smpp"
-window = 64
-source = "ALERT"
-"""
+def _setup(min_overlap: float, sms: bool) -> SimulatedSetup:
+    """The benchmark's configuration: Actual alerts only, no drills, one token."""
+    return SimulatedSetup(written_by="`capcast bench dispatch`", sender=SENDER,
+                          authority_name="Benchmark authority", statuses=("Actual",),
+                          authority_token="bench_authority", smpp_secret="bench_smpp",
+                          min_overlap=min_overlap, sms=sms)
 
 
 # -- the alerts --------------------------------------------------------------------------
@@ -1038,6 +954,7 @@ async def _bench(args: argparse.Namespace, out: TextIO, folder: Path) -> int:
     from cap.parse import parse_alert
     from dispatcher.app import create_app, open_service
     from dispatcher.config import load_settings
+    from geo.synth import DEFAULT_BBOX
 
     def say(text: str) -> None:
         print(text, file=sys.stderr if args.json else out, flush=True)
@@ -1051,8 +968,8 @@ async def _bench(args: argparse.Namespace, out: TextIO, folder: Path) -> int:
     say(f"capcast bench dispatch in {folder}: {args.cells:,} cells, {args.alerts} alerts "
         f"(+{args.warmup} warm-up)")
     started = time.perf_counter()
-    inventories, built = await asyncio.to_thread(_inventory_files, folder / "cells",
-                                                 args.cells, args.seed)
+    inventories, built = await asyncio.to_thread(sample_inventories, folder / "cells",
+                                                 args.cells, bbox=DEFAULT_BBOX, seed=args.seed)
     report["inventory_s"] = round(time.perf_counter() - started, 1)
     report["inventory_built"] = built
     say(f"- inventory {'synthesized' if built else 'from the cache'} in "
@@ -1067,16 +984,15 @@ async def _bench(args: argparse.Namespace, out: TextIO, folder: Path) -> int:
     (run_dir / "cache").symlink_to(folder / "cache", target_is_directory=True)
     report["database_dir"] = str(run_dir / "postgres")
     secrets_file = run_dir / "bench-secrets.toml"
-    _write_private(secrets_file, "[secrets]\nbench_smpp = \"bench\"\n"
-                   f"bench_authority = \"{hashlib.sha256(token.encode()).hexdigest()}\"\n")
+    write_secrets(secrets_file, smpp_secret="bench_smpp", smpp_password="bench",
+                  tokens={"bench_authority": token})
     peers = Peers(args.peers)
     await peers.start()
     try:
         config_file = run_dir / "bench.toml"
-        config_file.write_text(_config(run_dir, inventories=inventories,
-                                       smsc_port=peers.smsc_port, cbc_url=peers.cbc_url,
-                                       min_overlap=args.min_overlap,
-                                       sms=args.subscribers > 0), encoding="utf-8")
+        config_file.write_text(_setup(args.min_overlap, args.subscribers > 0).config(
+            run_dir, inventories=inventories, smsc_port=peers.smsc_port,
+            cbc_url=peers.cbc_url), encoding="utf-8")
         settings = load_settings(config_file, secrets_path=secrets_file)
         started = time.perf_counter()
         try:

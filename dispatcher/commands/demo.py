@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import hashlib
 import json
 import os
 import random
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dispatcher.cli import EXIT_INVALID, EXIT_OK, Commands, UsageError
+from dispatcher.simulated import OPERATORS, SimulatedSetup, sample_inventories, write_secrets
 
 if TYPE_CHECKING:
     from cap.model import Alert
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 #: The example alert the demo sends (OASIS CAP 1.2 Appendix A.2, a NWS thunderstorm warning).
 DEFAULT_EXAMPLE = "oasis-severe-thunderstorm.xml"
-OPERATORS = ("Alpha", "Bravo", "Charlie")
 #: Degrees around the alert's area covered by the sample inventory (a small country's size).
 MARGIN_DEG = 2.0
 
@@ -96,109 +95,15 @@ def live_copy(alert: Alert, now: datetime) -> Alert:
         sent=now.replace(microsecond=0), infos=infos)
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
-def _inventory_files(folder: Path, n_cells: int, bbox: tuple[float, float, float, float]
-                     ) -> dict[str, Path]:
-    """One GeoParquet per operator, made once per size and area (reused by later runs)."""
-    from geo.synth import synthesize
-
-    tag = hashlib.sha256(json.dumps([n_cells, bbox]).encode()).hexdigest()[:12]
-    paths = {name: folder / f"{name.lower()}-{tag}.parquet" for name in OPERATORS}
-    if all(p.exists() for p in paths.values()):
-        return paths
-    inventory = synthesize(n_cells, seed=1, bbox=bbox, operators=OPERATORS)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, part in inventory.by_operator().items():
-        part.save(paths[name], progress=False)
-    return paths
-
-
-def _config(folder: Path, *, sender: str, inventories: dict[str, Path], smsc_port: int,
-            cbc_url: str, port: int) -> str:
-    def q(value: object) -> str:
-        return json.dumps(str(value))
-
-    exercise = "[operators.exercise]\ngateways = [{gw}]\n[operators.test]\ngateways = [{gw}]\n"
-    return f"""# Written by `capcast demo`: the demo's configuration (simulators on loopback).
-data_dir = {q(folder)}
-
-[http]
-host = "127.0.0.1"
-port = {port}
-
-[[authorities]]
-sender = {q(sender)}
-name = "Demo authority ({sender})"
-statuses = ["Actual", "Exercise", "Test"]
-tokens = ["demo_authority"]
-
-[[operators]]
-name = "Alpha"
-display_name = "Alpha (cell broadcast, ECBE REST)"
-plmn = "001-01"
-inventory = {q(inventories["Alpha"])}
-languages = ["en", "es"]
-{exercise.format(gw='"cbc"')}
-[[operators.gateways]]
-name = "cbc"
-kind = "cbc-rest"
-url = {q(cbc_url)}
-dialect = "capcast"
-timeout = 10.0
-retries = 2
-
-[[operators]]
-name = "Bravo"
-display_name = "Bravo (cell broadcast, SMPP 5.0)"
-plmn = "001-02"
-inventory = {q(inventories["Bravo"])}
-languages = ["en"]
-{exercise.format(gw='"smsc-cb"')}
-[[operators.gateways]]
-name = "smsc-cb"
-kind = "smpp-broadcast"
-host = "127.0.0.1"
-port = {smsc_port}
-system_id = "bravo"
-password_secret = "demo_smpp"
-window = 16
-
-[[operators]]
-name = "Charlie"
-display_name = "Charlie (location-based SMS)"
-plmn = "001-03"
-inventory = {q(inventories["Charlie"])}
-languages = ["en"]
-{exercise.format(gw='"lbsms"')}
-[[operators.gateways]]
-name = "lbsms"
-kind = "smpp-sms"
-host = "127.0.0.1"
-port = {smsc_port}
-system_id = "charlie"
-password_secret = "demo_smpp"
-window = 64
-throughput = 2000.0
-source = "ALERT"
-
-[[tokens]]
-name = "demo-manager"
-role = "manager"
-secret = "demo_manager"
-authority = {q(sender)}
-
-[[tokens]]
-name = "demo-admin"
-role = "admin"
-secret = "demo_admin"
-"""
+def demo_setup(sender: str, port: int) -> SimulatedSetup:
+    """The demo's configuration: drills allowed everywhere, a manager and an admin token."""
+    return SimulatedSetup(
+        written_by="`capcast demo`", sender=sender, authority_name=f"Demo authority ({sender})",
+        statuses=("Actual", "Exercise", "Test"), authority_token="demo_authority",
+        smpp_secret="demo_smpp", http_port=port, alpha_languages=("en", "es"),
+        sms_throughput=2000.0, exercises=True,
+        tokens=(("demo-manager", "manager", "demo_manager"),
+                ("demo-admin", "admin", "demo_admin")))
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -259,14 +164,14 @@ async def _demo(args: argparse.Namespace, out: TextIO, *, alert: Alert, alert_pa
     say(f"capcast demo in {folder}")
     say(f"- sample inventory: {args.cells} cells of {', '.join(OPERATORS)} over "
         f"lon {bbox[0]:.1f}..{bbox[2]:.1f}, lat {bbox[1]:.1f}..{bbox[3]:.1f}")
-    inventories = await asyncio.to_thread(_inventory_files, folder / "cells", args.cells, bbox)
+    inventories, _ = await asyncio.to_thread(sample_inventories, folder / "cells", args.cells,
+                                             bbox=bbox)
 
     tokens = {name: secrets.token_urlsafe(24)
               for name in ("demo_authority", "demo_manager", "demo_admin")}
     secrets_file = folder / "demo-secrets.toml"
-    _write_private(secrets_file, "[secrets]\ndemo_smpp = \"demo\"\n" + "".join(
-        f"{name} = \"{hashlib.sha256(token.encode()).hexdigest()}\"\n"
-        for name, token in tokens.items()))
+    write_secrets(secrets_file, smpp_secret="demo_smpp", smpp_password="demo",
+                  tokens=tokens)
 
     smsc = SmscSimulator(SmscConfig(port=0, dlr_delay=0.2))
     cbc = CbcSimulator(dialect=Dialect.CAPCAST)
@@ -274,9 +179,9 @@ async def _demo(args: argparse.Namespace, out: TextIO, *, alert: Alert, alert_pa
     await cbc.start()
     try:
         config_file = folder / "demo.toml"
-        config_file.write_text(_config(folder, sender=alert.sender, inventories=inventories,
-                                       smsc_port=smsc.port, cbc_url=cbc.base_url, port=port),
-                               encoding="utf-8")
+        config_file.write_text(demo_setup(alert.sender, port).config(
+            folder, inventories=inventories, smsc_port=smsc.port, cbc_url=cbc.base_url),
+            encoding="utf-8")
         say(f"- simulators: SMSC smpp://127.0.0.1:{smsc.port}, CBC {cbc.base_url}")
         settings = load_settings(config_file, secrets_path=secrets_file)
         try:
