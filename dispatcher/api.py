@@ -870,8 +870,13 @@ async def list_alerts(request: web.Request) -> web.Response:
             more = True  # answer what was found; the cursor continues the scan
             break
     next_cursor = before if more and before is not None else None
-    body: dict[str, Any] = {"alerts": [_alert_json(a, full=False) for a in found],
-                            "next_cursor": next_cursor}
+    return _page(request, "alerts", [_alert_json(a, full=False) for a in found], next_cursor)
+
+
+def _page(request: web.Request, key: str, items: list[Any],
+          next_cursor: int | None) -> web.Response:
+    """One page of a listing, with ``next_cursor`` and the ``next`` link when there is more."""
+    body: dict[str, Any] = {key: items, "next_cursor": next_cursor}
     if next_cursor is not None:
         query = dict(request.query)
         query["cursor"] = str(next_cursor)
@@ -1032,13 +1037,7 @@ async def list_jobs(request: web.Request) -> web.Response:
                                          sender=sender, kind=kind, before_id=cursor,
                                          limit=limit)
     next_cursor = jobs[-1].id if len(jobs) == limit else None
-    body: dict[str, Any] = {"jobs": [_job_json(j, payload=False) for j in jobs],
-                            "next_cursor": next_cursor}
-    if next_cursor is not None:
-        query = dict(request.query)
-        query["cursor"] = str(next_cursor)
-        body["next"] = str(request.rel_url.with_query(query))
-    return _json(body)
+    return _page(request, "jobs", [_job_json(j, payload=False) for j in jobs], next_cursor)
 
 
 async def get_job(request: web.Request) -> web.Response:
