@@ -18,6 +18,7 @@ The result (:class:`IngestResult`) carries the HTTP status the API answers with.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -300,12 +301,8 @@ class Ingest:
                 resumed.append(stored.id)
                 continue
             detail = await self._store.get_alert_detail(stored.id)
-
-            @contextmanager
-            def untimed(name: str) -> Iterator[None]:
-                yield
-
-            await self._plan_and_commit(stored.id, alert, to_plan, detail.references, untimed)
+            await self._plan_and_commit(stored.id, alert, to_plan, detail.references,
+                                        lambda name: contextlib.nullcontext())
             logger.warning("alert %s was left unplanned; planned and accepted it now", stored.id,
                            extra={"action": "resume_stalled", "alert_id": stored.id})
             resumed.append(stored.id)
