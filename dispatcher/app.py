@@ -425,7 +425,7 @@ async def open_service(settings: Settings, *, clock: Callable[[], datetime] = ut
             ports = await stack.enter_async_context(
                 open_gateways(settings, store=store, queue=queue, clock=clock))
         service = Service(settings=settings, store=store, queue=queue, ingest=ingest,
-                          clock=clock, operators=operators, registry=registry,
+                          clock=clock, registry=registry,
                           gateways=ports.ports, smpp_clients=ports.smpp_clients,
                           database_display=redact_url(url))
         service.on_inventory = inventory_reloader(service)
@@ -449,7 +449,6 @@ def inventory_reloader(service: Service) -> Callable[[str, Path], Awaitable[None
         operators = tuple(fresh if op.name == operator.name else op
                           for op in service.ingest.operators)
         service.ingest.replace_operators(operators)
-        service.operators = operators
         logger.info("operator %s now targets %d cells from %s", name, len(index), path,
                     extra={"action": "inventory_swapped", "operator": name,
                            "cells": len(index)})

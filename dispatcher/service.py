@@ -34,10 +34,10 @@ __all__ = ["SERVICE", "Service"]
 class Service:
     """Everything a request handler or a drill needs, wired by the composition root.
 
-    ``operators`` are the planner inputs currently in use (their cell indexes
-    included); ``gateways`` the worker ports per (operator, gateway name);
-    ``smpp_clients`` the SMPP clients behind them, for link statistics and
-    metrics. ``clock`` returns an aware ``datetime``.
+    :attr:`operators` are the planner inputs currently in use (their cell
+    indexes included), as the pipeline holds them; ``gateways`` the worker ports
+    per (operator, gateway name); ``smpp_clients`` the SMPP clients behind them,
+    for link statistics and metrics. ``clock`` returns an aware ``datetime``.
     """
 
     settings: Settings
@@ -45,7 +45,6 @@ class Service:
     queue: Queue
     ingest: Ingest
     clock: Callable[[], datetime]
-    operators: tuple[OperatorPlanInput, ...] = ()
     registry: GeocodeRegistry | None = None
     gateways: Mapping[tuple[str, str], GatewayPort] = field(default_factory=dict)
     smpp_clients: Mapping[tuple[str, str], SmppClient] = field(default_factory=dict)
@@ -55,6 +54,11 @@ class Service:
     #: active version, with the operator's name and the GeoParquet file: the composition
     #: root swaps the operator's live index there. None: nothing is reloaded.
     on_inventory: Callable[[str, Path], Awaitable[None]] | None = None
+
+    @property
+    def operators(self) -> tuple[OperatorPlanInput, ...]:
+        """The operators alerts are planned for now (the pipeline's; one source of truth)."""
+        return self.ingest.operators
 
 
 #: Where the aiohttp application keeps the service.

@@ -175,7 +175,7 @@ def build_service(settings: Settings, store: Store, queue: Queue) -> Service:
                     targeting=TargetingPolicy(), clock=lambda: NOW,
                     max_bytes=settings.http.max_body_bytes)
     return Service(settings=settings, store=store, queue=queue, ingest=ingest,
-                   clock=lambda: NOW, operators=(alpha(),), database_display="test-db")
+                   clock=lambda: NOW, database_display="test-db")
 
 
 @pytest.fixture

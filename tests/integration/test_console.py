@@ -202,7 +202,7 @@ async def console(tmp_path: Path, store: Store, queue: Queue) -> AsyncIterator[C
             connect_timeout=2.0, retries=0, operator="Alpha"))
         ports = {("Alpha", "cbc"): CbcRestPort(cbc)}
         service = Service(settings=settings, store=store, queue=queue, ingest=ingest,
-                          clock=clock, operators=operators(), gateways=ports,
+                          clock=clock, gateways=ports,
                           database_display="test-db")
         server = TestServer(create_api_app(service), host="127.0.0.1")
         await server.start_server()

@@ -119,7 +119,7 @@ def service(store: Store, queue: Queue, jurisdiction_file: Path) -> Service:
     ingest = Ingest(store=store, authorities=policies, operators=ops,
                     targeting=TargetingPolicy(), clock=clock, registry=codes)
     return Service(settings=settings, store=store, queue=queue, ingest=ingest, clock=clock,
-                   operators=ops, registry=codes)
+                   registry=codes)
 
 
 def box_geojson(box: tuple[float, float, float, float]) -> dict[str, Any]:
