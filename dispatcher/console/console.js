@@ -218,9 +218,10 @@ function startSession(token) {
 /** Who the token is: offer only the actions its role may take (the API checks anyway). */
 async function loadMe() {
   state.me = null;
+  const token = state.token;
   try {
     const me = await api("GET", "api/v1/me");
-    if (state.token === null) return;
+    if (state.token !== token) return;  // signed out or in again meanwhile
     state.me = me;
     $("whoami").textContent = `Signed in as ${me.name} (${me.role}`
       + (me.authority ? `, ${me.authority}` : "") + (me.operator ? `, ${me.operator}` : "")
@@ -240,6 +241,8 @@ function endSession(message) {
   $("session-status").textContent = message;
   $("main").hidden = true;
   // Nothing read with the old token stays on the page.
+  state.me = null;
+  $("whoami").textContent = "";
   state.selectRun += 1;
   state.selectedId = null;
   state.detail = null;

@@ -331,6 +331,8 @@ async def test_the_page_offers_only_what_the_token_may_do(console: Console,
     # A manager is offered drills.
     await page.get_by_role("button", name="Forget token").click()
     await sign_in(page, console, TOKENS["duty"])
+    # The list (which shows the page) and /me load independently: wait for both.
+    await page.locator("#list-empty").wait_for()
     await page.locator("#whoami").filter(has_text="(manager").wait_for()
     assert await page.locator("#drill-panel").is_visible()
 
